@@ -1,0 +1,35 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/bookingsync/bookingsync/internal/bench"
+)
+
+func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] != "ingest" {
+		fmt.Fprintln(stderr, "usage: bookingsync bench ingest [--store sqlite|postgres://…] [--rate 2000] [--duration 5s]")
+		return errUsage
+	}
+	fs := newFlagSet("bench ingest", stderr)
+	storeURL := fs.String("store", "sqlite", "store: sqlite (a fresh temporary file) or a postgres:// URL")
+	rate := fs.Int("rate", 2000, "fixed-rate phase: notifications per second")
+	dur := fs.Duration("duration", 5*time.Second, "length of each phase")
+	conc := fs.Int("concurrency", 64, "fast phase: concurrent connections")
+	if err := parseFlags(fs, args[1:]); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "bench ingest: baseline and fixed rate at %d notifications/s for %v each, then flat out with %d connections for %v\n",
+		*rate, *dur, *conc, *dur)
+	res, err := bench.Ingest(ctx, bench.IngestOptions{Store: *storeURL, Rate: *rate, Duration: *dur, Concurrency: *conc})
+	if err != nil {
+		return err
+	}
+	b, _ := json.Marshal(res)
+	fmt.Fprintln(stdout, string(b))
+	return nil
+}

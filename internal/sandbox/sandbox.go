@@ -1,0 +1,165 @@
+// Package sandbox runs the emulated tenant and the service wired together in
+// one process: the README's first command, the end-to-end tests and the
+// bench commands all start it through here.
+package sandbox
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+
+	"github.com/bookingsync/bookingsync/internal/config"
+	"github.com/bookingsync/bookingsync/internal/dataverse"
+	"github.com/bookingsync/bookingsync/internal/emulator"
+	"github.com/bookingsync/bookingsync/internal/service"
+)
+
+// Sandbox is the emulated tenant and the service, wired together in one
+// process. Tests and the bench commands use it as well as the CLI.
+type Sandbox struct {
+	Emulator   *emulator.Server
+	Service    *service.Service
+	Config     *config.Config
+	AdminToken string
+	WebhookKey string
+	DataDir    string
+}
+
+// Options configure Start.
+type Options struct {
+	Addr, DataDir string
+	// Emulator configures the emulated tenant (its Addr, Seed, durations);
+	// CAOut is set by Start.
+	Emulator emulator.Options
+	LogLevel string
+	Logger   *slog.Logger
+	// Env are extra BOOKINGSYNC_* settings applied on top of the sandbox's.
+	Env []string
+}
+
+// Start starts the emulator with demo data, configures the service
+// against it exactly as an admin would configure a real tenant (through
+// config.Load and BOOKINGSYNC_* settings), registers the Dataverse webhook
+// steps the way a real org has them, and starts the service.
+func Start(ctx context.Context, o Options) (*Sandbox, error) {
+	log := o.Logger
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if o.LogLevel == "" {
+		o.LogLevel = "info"
+	}
+	var err error
+	if o.DataDir == "" {
+		if o.DataDir, err = os.MkdirTemp("", "bookingsync-sandbox-"); err != nil {
+			return nil, err
+		}
+	} else if err := os.MkdirAll(o.DataDir, 0o700); err != nil {
+		return nil, err
+	}
+	if o.Emulator.CAOut == "" {
+		o.Emulator.CAOut = filepath.Join(o.DataDir, "emulator-ca.pem")
+	}
+	if o.Emulator.Logger == nil {
+		o.Emulator.Logger = log.With("component", "emulator")
+	}
+	emu, err := emulator.New(o.Emulator)
+	if err != nil {
+		return nil, err
+	}
+	if err := emu.Start(ctx); err != nil {
+		return nil, err
+	}
+	sb := &Sandbox{Emulator: emu, DataDir: o.DataDir, AdminToken: randomToken(), WebhookKey: randomToken()}
+	info := emu.Info()
+	env := append([]string{
+		"BOOKINGSYNC_PUBLIC_URL=http://" + o.Addr,
+		"BOOKINGSYNC_LISTEN=" + o.Addr,
+		"BOOKINGSYNC_ADMIN_LISTEN=" + o.Addr,
+		"BOOKINGSYNC_DATA_DIR=" + o.DataDir,
+		"BOOKINGSYNC_STORE=sqlite:" + filepath.Join(o.DataDir, "bookingsync.db"),
+		"BOOKINGSYNC_LOG_LEVEL=" + o.LogLevel,
+		"BOOKINGSYNC_ADMIN_TOKEN=" + sb.AdminToken,
+		"BOOKINGSYNC_AZURE_TENANT_ID=" + info["tenant_id"],
+		"BOOKINGSYNC_AZURE_CLIENT_ID=" + info["client_id"],
+		"BOOKINGSYNC_AZURE_CLIENT_SECRET=" + info["client_secret"],
+		"BOOKINGSYNC_AZURE_AUTHORITY_HOST=" + info["authority_host"],
+		"BOOKINGSYNC_AZURE_CA_FILE=" + info["ca_file"],
+		"BOOKINGSYNC_GRAPH_BASE_URL=" + info["graph_base_url"],
+		"BOOKINGSYNC_DATAVERSE_ORG_URL=" + info["dataverse_org_url"],
+		"BOOKINGSYNC_DATAVERSE_WEBHOOK_KEY=" + sb.WebhookKey,
+	}, o.Env...)
+	cfg, warnings, err := config.Load("", env)
+	if err != nil {
+		emu.Stop()
+		return nil, fmt.Errorf("sandbox configuration: %w", err)
+	}
+	for _, w := range warnings {
+		log.Warn(w)
+	}
+	sb.Config = cfg
+	svc, err := service.New(ctx, service.Options{Config: cfg, Logger: log.With("component", "service")})
+	if err != nil {
+		emu.Stop()
+		return nil, err
+	}
+	sb.Service = svc
+	if err := registerWebhooks(ctx, svc.Dataverse, cfg, sb.WebhookKey); err != nil {
+		svc.Stop()
+		emu.Stop()
+		return nil, fmt.Errorf("register Dataverse webhooks: %w", err)
+	}
+	if err := svc.Start(ctx); err != nil {
+		svc.Stop()
+		emu.Stop()
+		return nil, err
+	}
+	return sb, nil
+}
+
+// Stop stops the service, then the emulator.
+func (sb *Sandbox) Stop() {
+	sb.Service.Stop()
+	sb.Emulator.Stop()
+}
+
+// registerWebhooks registers our endpoint and its steps the way the Plug-in
+// Registration Tool would in a real org: bookable resource updates of the
+// enrollment columns only (so our own status write-back is never sent to
+// us), and create/update/delete of bookings with a pre-image for deletes.
+func registerWebhooks(ctx context.Context, dv *dataverse.Client, cfg *config.Config, key string) error {
+	resourceCols := []string{cfg.Dataverse.OptInColumn, "statecode", "userid", "resourcetype"}
+	specs := []dataverse.WebhookSpec{
+		{
+			Name: "bookingsync resources", URL: cfg.DataverseWebhookURL(), Auth: dataverse.AuthWebhookKey, AuthValue: key,
+			Entity: "bookableresource",
+			Steps:  []dataverse.StepSpec{{Message: "Update", FilteringAttributes: resourceCols}},
+		},
+		{
+			Name: "bookingsync bookings", URL: cfg.DataverseWebhookURL(), Auth: dataverse.AuthWebhookKey, AuthValue: key,
+			Entity: "bookableresourcebooking",
+			Steps: []dataverse.StepSpec{
+				{Message: "Create"},
+				{Message: "Update"},
+				{Message: "Delete", Images: []dataverse.ImageSpec{{Alias: "pre", Type: dataverse.PreImage}}},
+			},
+		},
+	}
+	for _, spec := range specs {
+		if _, err := dv.EnsureWebhook(ctx, spec); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func randomToken() string {
+	b := make([]byte, 24)
+	_, _ = rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}

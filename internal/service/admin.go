@@ -1,0 +1,106 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/bookingsync/bookingsync/internal/httpapi"
+	"github.com/bookingsync/bookingsync/internal/store"
+)
+
+// adminBackend answers the admin API from the store and the manager, so the
+// CLI's operational commands work the same on every backend and instance.
+type adminBackend struct{ s *Service }
+
+func (a *adminBackend) Status(ctx context.Context) ([]httpapi.ResourceStatus, error) {
+	st := a.s.Store
+	resources, err := st.ListResources(ctx, st.DB(), store.ResourceFilter{})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]httpapi.ResourceStatus, 0, len(resources))
+	for _, r := range resources {
+		row := httpapi.ResourceStatus{ResourceID: r.ID, Name: r.Name, UPN: r.UPN, Mailbox: r.Mailbox,
+			OptIn: string(r.OptIn), Active: r.Active}
+		if r.LastStatusText != nil {
+			row.StatusText = *r.LastStatusText
+		}
+		if r.Mailbox != "" {
+			subs, err := st.ListSubscriptionsByMailbox(ctx, st.DB(), r.Mailbox)
+			if err != nil {
+				return nil, err
+			}
+			for _, sub := range subs {
+				exp := sub.ExpiresAt
+				row.SubscriptionID, row.Expires = sub.ID, &exp
+				row.RenewFailures, row.LastError, row.LastNotified = sub.RenewFailures, sub.LastError, sub.LastNotificationAt
+			}
+		}
+		out = append(out, row)
+	}
+	return out, nil
+}
+
+// resolve finds a resource by bookableresourceid, UPN or Entra object id.
+func (a *adminBackend) resolve(ctx context.Context, name string) (store.Resource, error) {
+	st := a.s.Store
+	resources, err := st.ListResources(ctx, st.DB(), store.ResourceFilter{})
+	if err != nil {
+		return store.Resource{}, err
+	}
+	for _, r := range resources {
+		if strings.EqualFold(r.ID, name) || strings.EqualFold(r.Mailbox, name) || (r.UPN != "" && strings.EqualFold(r.UPN, name)) {
+			return r, nil
+		}
+	}
+	return store.Resource{}, fmt.Errorf("%w: %q", httpapi.ErrUnknownResource, name)
+}
+
+func (a *adminBackend) RenewSubscriptions(ctx context.Context, resource string) (int, error) {
+	st := a.s.Store
+	var subs []store.Subscription
+	var err error
+	if resource == "" {
+		subs, err = subscriptionsAll(ctx, st)
+	} else {
+		var r store.Resource
+		if r, err = a.resolve(ctx, resource); err == nil {
+			subs, err = st.ListSubscriptionsByMailbox(ctx, st.DB(), r.Mailbox)
+		}
+	}
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	var errs []error
+	for _, sub := range subs {
+		if _, err := a.s.Manager.Renew(ctx, sub); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		n++
+	}
+	return n, errors.Join(errs...)
+}
+
+func (a *adminBackend) DeleteSubscriptions(ctx context.Context, resource string) (int, error) {
+	r, err := a.resolve(ctx, resource)
+	if err != nil {
+		return 0, err
+	}
+	st := a.s.Store
+	subs, err := st.ListSubscriptionsByMailbox(ctx, st.DB(), r.Mailbox)
+	if err != nil {
+		return 0, err
+	}
+	if err := a.s.Manager.Remove(ctx, r.Mailbox); err != nil {
+		return 0, err
+	}
+	return len(subs), nil
+}
+
+func subscriptionsAll(ctx context.Context, st *store.Store) ([]store.Subscription, error) {
+	return subscriptionsAdapter(st).AllSubscriptions(ctx)
+}

@@ -1,0 +1,273 @@
+// Package service assembles bookingsync from its parts — store, job queue,
+// Graph and Dataverse clients, subscription manager, HTTP endpoints — and
+// runs it. `serve`, `sandbox` and the bench commands all start it through
+// here, so there is one wiring.
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/riverqueue/river"
+
+	"github.com/bookingsync/bookingsync/internal/azauth"
+	"github.com/bookingsync/bookingsync/internal/config"
+	"github.com/bookingsync/bookingsync/internal/dataverse"
+	"github.com/bookingsync/bookingsync/internal/graph"
+	"github.com/bookingsync/bookingsync/internal/httpapi"
+	"github.com/bookingsync/bookingsync/internal/httpx"
+	"github.com/bookingsync/bookingsync/internal/jobs"
+	"github.com/bookingsync/bookingsync/internal/metrics"
+	"github.com/bookingsync/bookingsync/internal/store"
+	"github.com/bookingsync/bookingsync/internal/subscriptions"
+)
+
+// Options are what New needs besides the configuration.
+type Options struct {
+	Config *config.Config
+	Logger *slog.Logger
+	// Metrics: nil means a fresh registry.
+	Metrics *metrics.Metrics
+	// Credential and HTTPClient override what the configuration would build
+	// (tests, the sandbox).
+	Credential azcore.TokenCredential
+	HTTPClient *http.Client
+	// RenewInterval and OptInPollInterval schedule the periodic jobs
+	// (defaults 5 minutes and the configuration's optin_poll_interval).
+	RenewInterval time.Duration
+}
+
+// Service is a running bookingsync.
+type Service struct {
+	cfg     *config.Config
+	log     *slog.Logger
+	Metrics *metrics.Metrics
+
+	Store     *store.Store
+	Intake    *store.Intake
+	Queue     *jobs.Queue
+	Graph     *graph.Client
+	Dataverse *dataverse.Client
+	Manager   *subscriptions.Manager
+	Enroller  *subscriptions.Enroller
+	API       *httpapi.Server
+
+	public, admin *httpapi.Listener
+	subs          *subscriptionIndex
+
+	stopOnce sync.Once
+}
+
+// New builds the service; nothing runs until Start.
+func New(ctx context.Context, opts Options) (*Service, error) {
+	cfg, log := opts.Config, opts.Logger
+	m := opts.Metrics
+	if m == nil {
+		m = metrics.New()
+	}
+	s := &Service{cfg: cfg, log: log, Metrics: m}
+
+	hc := opts.HTTPClient
+	if hc == nil {
+		var err error
+		if hc, err = azauth.HTTPClient(cfg.Azure.CAFile); err != nil {
+			return nil, err
+		}
+	}
+	cred := opts.Credential
+	if cred == nil {
+		var err error
+		if cred, err = credential(cfg); err != nil {
+			return nil, err
+		}
+	}
+	onRetry := func(api string) func(httpx.RetryInfo) {
+		return func(ri httpx.RetryInfo) { m.APIRetries.WithLabelValues(api, ri.Reason).Inc() }
+	}
+	gc, err := graph.New(&httpx.Client{HTTP: hc, Tokens: httpx.NewTokenSource(cred, cfg.Graph.Scope), OnRetry: onRetry("graph")},
+		graph.Options{BaseURL: cfg.Graph.BaseURL, MailboxConcurrency: cfg.Graph.MaxConcurrencyPerMailbox})
+	if err != nil {
+		return nil, err
+	}
+	s.Graph = gc
+	dc, err := dataverse.New(dataverse.Options{
+		OrgURL: cfg.Dataverse.OrgURL, APIBase: cfg.DataverseAPIBase(), Scope: cfg.DataverseScope(),
+		Doer: &httpx.Client{HTTP: hc, Tokens: httpx.NewTokenSource(cred, cfg.DataverseScope()), OnRetry: onRetry("dataverse")},
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.Dataverse = dc
+
+	st, err := store.Open(ctx, cfg.Store, log)
+	if err != nil {
+		return nil, err
+	}
+	s.Store = st
+	s.subs = &subscriptionIndex{store: st}
+
+	adapter := subscriptions.StoreAdapter{S: st}
+	s.Manager = subscriptions.New(subscriptions.Config{
+		NotificationURL:    cfg.NotificationURL(),
+		LifecycleURL:       cfg.LifecycleURL(),
+		Lifetime:           cfg.Graph.SubscriptionLifetime,
+		RenewWhenRemaining: renewFraction(cfg),
+	}, gc, adapter, log.With("component", "subscriptions"), m, nil)
+	s.Manager.OnChange = s.subs.invalidate
+	s.Manager.OnAlert = s.renewalAlert
+	s.Enroller = subscriptions.NewEnroller(subscriptions.EnrollConfig{
+		OptInColumn: cfg.Dataverse.OptInColumn, Allowed: cfg.Dataverse.OptInAllowed,
+		NotAllowed: cfg.Dataverse.OptInNotAllowed, StatusColumn: cfg.Dataverse.StatusColumn,
+	}, dc, s.Manager, adapter, log.With("component", "enroll"))
+
+	renewEvery := opts.RenewInterval
+	if renewEvery <= 0 {
+		renewEvery = 5 * time.Minute
+	}
+	q, err := jobs.New(ctx, st, jobs.Config{
+		Logger: log.With("component", "jobs"),
+		Handlers: jobs.Handlers{
+			ProcessNotifications: s.processNotifications,
+			RenewSubscriptions:   s.renewSubscriptions,
+			CatchupMailbox:       s.catchupMailbox,
+			PollDataverse:        s.Enroller.ReconcileAll,
+		},
+		RenewInterval:         renewEvery,
+		PollDataverseInterval: cfg.Dataverse.OptInPollInterval,
+		Register: func(w *river.Workers) error {
+			return river.AddWorkerSafely(w, river.WorkFunc(func(ctx context.Context, job *river.Job[ReconcileResourceArgs]) error {
+				return s.Enroller.Reconcile(ctx, job.Args.ResourceID)
+			}))
+		},
+	})
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	s.Queue = q
+	s.Manager.CatchUp = func(ctx context.Context, mailbox, reason string) error {
+		_, err := q.Insert(ctx, jobs.CatchupMailboxArgs{Mailbox: mailbox, Reason: reason}, nil)
+		return err
+	}
+	in, err := store.NewIntake(st, store.IntakeConfig{Enqueue: q.EnqueueNotifications, Logger: log.With("component", "intake")})
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	s.Intake = in
+
+	ready := map[string]httpapi.ReadyFunc{
+		"store": func(ctx context.Context) error { return st.DB().PingContext(ctx) },
+		"queue": func(ctx context.Context) error { _, err := q.Stats(ctx); return err },
+	}
+	s.API = httpapi.NewServer(httpapi.Config{
+		MaxBodyBytes:       cfg.Notifications.MaxBodyBytes,
+		DataverseKey:       cfg.Dataverse.WebhookKey.Reveal,
+		DataverseKeyHeader: cfg.Dataverse.WebhookKeyHeader,
+		Ready:              ready,
+	}, s.subs, in, log.With("component", "http"), m)
+	adminHandler := s.API.AdminHandler(httpapi.AdminConfig{Token: cfg.Admin.Token.Reveal, Ready: ready}, &adminBackend{s: s})
+	publicHandler := s.API.PublicHandler()
+	// admin_listen equal to listen: one address for everything (the sandbox).
+	if cfg.AdminListen == cfg.Listen {
+		publicHandler = httpapi.Combine(publicHandler, adminHandler)
+	} else {
+		s.admin = &httpapi.Listener{Name: "admin", Addr: cfg.AdminListen, Logger: log, Handler: adminHandler}
+	}
+	s.public = &httpapi.Listener{Name: "public", Addr: cfg.Listen, Handler: publicHandler, Logger: log}
+	return s, nil
+}
+
+// credential builds the token credential the configuration describes.
+func credential(cfg *config.Config) (azcore.TokenCredential, error) {
+	a := cfg.Azure
+	return azauth.NewCredential(azauth.Config{
+		TenantID:                a.TenantID,
+		ClientID:                a.ClientID,
+		ClientSecret:            a.ClientSecret.Reveal(),
+		CertificatePath:         a.CertificateFile,
+		CertificatePassword:     a.CertificatePassword.Reveal(),
+		ManagedIdentity:         a.ManagedIdentity.Enabled,
+		ManagedIdentityClientID: a.ManagedIdentity.ClientID,
+		AuthorityHost:           a.AuthorityHost,
+		ExtraCAFile:             a.CAFile,
+	})
+}
+
+func renewFraction(cfg *config.Config) float64 {
+	life := cfg.Graph.SubscriptionLifetime
+	if life <= 0 {
+		return 0.5
+	}
+	return float64(cfg.Graph.RenewBefore()) / float64(life)
+}
+
+// Start starts the intake, the queue and both listeners.
+func (s *Service) Start(ctx context.Context) error {
+	if err := s.Intake.Start(ctx); err != nil {
+		return fmt.Errorf("start intake: %w", err)
+	}
+	if err := s.Queue.Start(ctx); err != nil {
+		return fmt.Errorf("start job queue: %w", err)
+	}
+	if err := s.public.Start(ctx); err != nil {
+		return err
+	}
+	if s.admin != nil {
+		if err := s.admin.Start(ctx); err != nil {
+			s.public.Stop()
+			return err
+		}
+	}
+	s.log.Info("bookingsync started", "public", s.PublicURL(), "admin", s.AdminURL(), "store", s.Store.Backend())
+	return nil
+}
+
+// PublicURL and AdminURL are the bound listeners' http://host:port.
+func (s *Service) PublicURL() string { return s.public.URL() }
+func (s *Service) AdminURL() string {
+	if s.admin == nil {
+		return s.public.URL()
+	}
+	return s.admin.URL()
+}
+
+// Stop drains the listeners first (so nothing new is acknowledged), then
+// the intake, then the queue, then closes the store.
+func (s *Service) Stop() {
+	s.stopOnce.Do(func() {
+		s.public.Stop()
+		if s.admin != nil {
+			s.admin.Stop()
+		}
+		s.Intake.Stop()
+		s.Queue.Stop()
+		if err := s.Store.Close(); err != nil {
+			s.log.Error("close store", "err", err)
+		}
+	})
+}
+
+// renewalAlert writes a renewal that keeps failing to the resource's status
+// column, where the admin who opted the resource in will see it.
+func (s *Service) renewalAlert(ctx context.Context, sub store.Subscription, err error) {
+	text := fmt.Sprintf("Error: subscription renewal failing (%d attempts); expires %s UTC",
+		sub.RenewFailures, sub.ExpiresAt.UTC().Format("2006-01-02 15:04"))
+	if s.cfg.Dataverse.StatusColumn == "" {
+		return
+	}
+	if werr := s.Dataverse.Update(ctx, dataverse.SetResources, sub.ResourceID,
+		map[string]any{s.cfg.Dataverse.StatusColumn: text}, "*"); werr != nil {
+		s.log.Error("write renewal alert to status column", "resource", sub.ResourceID, "err", werr)
+		return
+	}
+	if _, werr := s.Store.SetResourceStatusText(ctx, s.Store.DB(), sub.ResourceID, text); werr != nil && !errors.Is(werr, store.ErrNotFound) {
+		s.log.Error("record status text", "resource", sub.ResourceID, "err", werr)
+	}
+}

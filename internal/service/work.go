@@ -1,0 +1,150 @@
+package service
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/riverqueue/river"
+
+	"github.com/bookingsync/bookingsync/internal/dataverse"
+	"github.com/bookingsync/bookingsync/internal/jobs"
+	"github.com/bookingsync/bookingsync/internal/store"
+	"github.com/bookingsync/bookingsync/internal/subscriptions"
+)
+
+// ReconcileResourceArgs asks for one bookable resource's enrollment to be
+// brought in line with Dataverse. Unique per resource while queued, so a
+// burst of webhooks about one resource is one reconciliation.
+type ReconcileResourceArgs struct {
+	ResourceID string `json:"resource_id" river:"unique"`
+}
+
+func (ReconcileResourceArgs) Kind() string { return "reconcile_resource" }
+func (ReconcileResourceArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{Queue: jobs.QueueMaintenance, UniqueOpts: river.UniqueOpts{ByArgs: true}}
+}
+
+// processNotifications is the process_notifications worker. Part I routes
+// lifecycle notifications to the subscription manager and resource changes
+// to enrollment; booking and event changes are recorded for the sync engine.
+func (s *Service) processNotifications(ctx context.Context, ns []store.Notification) error {
+	var errs []error
+	for _, n := range ns {
+		var err error
+		switch n.Source {
+		case store.SourceGraphLifecycle:
+			err = s.Manager.HandleLifecycle(ctx, n.SubscriptionID, n.ChangeType)
+		case store.SourceDataverse:
+			err = s.dataverseChange(ctx, n)
+		case store.SourceGraph:
+			s.log.Debug("event change recorded", "mailbox", n.Mailbox, "event", n.ItemID, "change", n.ChangeType)
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("notification %d: %w", n.ID, err))
+			continue
+		}
+		// Keep partial progress: a retry of this job redoes only what failed.
+		if _, err := s.Store.MarkNotificationsProcessed(ctx, s.Store.DB(), []int64{n.ID}, s.Store.Now()); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// enrollmentColumns are the bookableresource columns that can change
+// enrollment. An update touching none of them — our own status write-back
+// above all — is an echo and costs nothing.
+func (s *Service) enrollmentColumns() []string {
+	return []string{s.cfg.Dataverse.OptInColumn, "statecode", "userid", "resourcetype"}
+}
+
+func (s *Service) dataverseChange(ctx context.Context, n store.Notification) error {
+	rec, err := dataverse.ParseRemoteExecutionContext(n.Payload)
+	if err != nil {
+		return fmt.Errorf("parse stored webhook: %w", err)
+	}
+	if rec.PrimaryEntityName != "bookableresource" {
+		s.log.Debug("booking change recorded", "booking", n.ItemID, "message", rec.MessageName)
+		return nil
+	}
+	if target, _ := rec.Target(); target != nil && rec.MessageName == "Update" {
+		relevant := false
+		for _, col := range s.enrollmentColumns() {
+			if target.Has(col) {
+				relevant = true
+			}
+		}
+		if !relevant {
+			s.log.Debug("resource update without enrollment columns (echo of our status write?) skipped", "resource", n.ItemID)
+			return nil
+		}
+	}
+	// Payload without record data (over 256 KB) or a Create/Delete: re-read.
+	_, err = s.Queue.Insert(ctx, ReconcileResourceArgs{ResourceID: n.ItemID}, nil)
+	return err
+}
+
+func (s *Service) renewSubscriptions(ctx context.Context) error {
+	n, err := s.Manager.RenewDue(ctx)
+	if n > 0 {
+		s.log.Info("subscriptions renewed", "count", n)
+	}
+	return err
+}
+
+// catchupMailbox records that a mailbox needs a catch-up. The delta-query
+// catch-up itself is the reliability work's; here the request is durable and
+// visible in the audit log.
+func (s *Service) catchupMailbox(ctx context.Context, args jobs.CatchupMailboxArgs) error {
+	after, _ := json.Marshal(map[string]string{"mailbox": args.Mailbox})
+	_, err := s.Store.InsertAudit(ctx, s.Store.DB(), store.AuditEntry{
+		Side: store.SideOutlook, Action: "catch_up_requested", Reason: args.Reason, After: after, Outcome: "recorded",
+	})
+	s.log.Info("catch-up requested", "mailbox", args.Mailbox, "reason", args.Reason)
+	return err
+}
+
+// subscriptionIndex answers the notification endpoint's "which subscription
+// is this?" from memory, falling back to the store for ids it has not seen
+// (created by another instance, or since the last refresh).
+type subscriptionIndex struct {
+	store *store.Store
+	mu    sync.RWMutex
+	byID  map[string]store.Subscription
+}
+
+func (x *subscriptionIndex) invalidate() {
+	x.mu.Lock()
+	x.byID = nil
+	x.mu.Unlock()
+}
+
+func (x *subscriptionIndex) LookupSubscription(ctx context.Context, id string) (store.Subscription, bool, error) {
+	x.mu.RLock()
+	sub, ok := x.byID[id]
+	x.mu.RUnlock()
+	if ok {
+		return sub, true, nil
+	}
+	sub, err := x.store.GetSubscription(ctx, x.store.DB(), id)
+	if errors.Is(err, store.ErrNotFound) {
+		return store.Subscription{}, false, nil
+	}
+	if err != nil {
+		return store.Subscription{}, false, err
+	}
+	x.mu.Lock()
+	if x.byID == nil {
+		x.byID = map[string]store.Subscription{}
+	}
+	x.byID[id] = sub
+	x.mu.Unlock()
+	return sub, true, nil
+}
+
+func subscriptionsAdapter(st *store.Store) subscriptions.StoreAdapter {
+	return subscriptions.StoreAdapter{S: st}
+}

@@ -1,0 +1,275 @@
+package store
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// Source says where a notification came from.
+type Source string
+
+const (
+	SourceGraph          Source = "graph"
+	SourceGraphLifecycle Source = "graph_lifecycle"
+	SourceDataverse      Source = "dataverse"
+)
+
+func (s Source) valid() bool {
+	return s == SourceGraph || s == SourceGraphLifecycle || s == SourceDataverse
+}
+
+// Notification is one inbox row: a change notification persisted before we
+// answered 2xx, waiting for the sync engine.
+type Notification struct {
+	ID             int64
+	Source         Source
+	SubscriptionID string // Graph subscription id ("" for Dataverse)
+	Mailbox        string // user id the change happened in ("" for Dataverse)
+	ItemID         string // Graph resourceData.id (event id) or Dataverse record id
+	ChangeType     string // created/updated/deleted, a lifecycle event, or a Dataverse message
+	ETag           string // Graph @odata.etag or Dataverse versionnumber
+	// DedupeKey identifies repeats of the same change. If empty, Insert
+	// derives it from (Source, SubscriptionID, ItemID, ChangeType, ETag).
+	// Callers whose notifications carry no version (lifecycle events) should
+	// set it, or every later repeat is dropped as a duplicate.
+	DedupeKey   string
+	Payload     []byte // raw JSON as received
+	ReceivedAt  time.Time
+	ProcessedAt *time.Time
+}
+
+// NotificationDedupeKey returns the default dedupe key: a hex SHA-256 of the
+// identifying fields, NUL-separated so field boundaries are unambiguous.
+func NotificationDedupeKey(n Notification) string {
+	h := sha256.New()
+	for _, f := range []string{string(n.Source), n.SubscriptionID, n.ItemID, n.ChangeType, n.ETag} {
+		h.Write([]byte(f))
+		h.Write([]byte{0})
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+func (s *Store) prepareNotification(n *Notification, now time.Time) error {
+	if !n.Source.valid() {
+		return fmt.Errorf("store: notification: invalid source %q", n.Source)
+	}
+	// Postgres TEXT rejects NUL and invalid UTF-8; refuse such input here so
+	// one bad notification fails its own Submit, not a whole group commit.
+	for _, f := range []string{n.SubscriptionID, n.Mailbox, n.ItemID, n.ChangeType, n.ETag, n.DedupeKey} {
+		if !utf8.ValidString(f) || strings.IndexByte(f, 0) >= 0 {
+			return fmt.Errorf("store: notification: field %q is not valid text", f)
+		}
+	}
+	if n.DedupeKey == "" {
+		n.DedupeKey = NotificationDedupeKey(*n)
+	}
+	if n.Payload == nil {
+		n.Payload = []byte{}
+	}
+	if n.ReceivedAt.IsZero() {
+		n.ReceivedAt = now
+	}
+	return nil
+}
+
+// InsertResult reports what InsertNotifications stored.
+type InsertResult struct {
+	// IDs is aligned with the input: the new row's id, or 0 for a duplicate
+	// (already stored, or repeated earlier in the same input).
+	IDs      []int64
+	Inserted int
+}
+
+// NewIDs returns the ids of the rows that were inserted, in input order.
+func (r InsertResult) NewIDs() []int64 {
+	out := make([]int64, 0, r.Inserted)
+	for _, id := range r.IDs {
+		if id != 0 {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+// notificationInsertChunk keeps one INSERT under SQLite's 32766 and
+// Postgres' 65535 bind-parameter limits (9 per row).
+const notificationInsertChunk = 500
+
+// InsertNotifications stores ns, ignoring duplicates of rows already stored
+// (by dedupe key), in as few statements as possible.
+func (s *Store) InsertNotifications(ctx context.Context, q DBTX, ns []Notification) (InsertResult, error) {
+	res := InsertResult{IDs: make([]int64, len(ns))}
+	if len(ns) == 0 {
+		return res, nil
+	}
+	now := s.now()
+	prepared := make([]Notification, len(ns))
+	copy(prepared, ns)
+	for i := range prepared {
+		if err := s.prepareNotification(&prepared[i], now); err != nil {
+			return InsertResult{}, err
+		}
+	}
+	// A key may repeat within the input; the first occurrence gets the id.
+	pending := make(map[string][]int, len(prepared))
+	for start := 0; start < len(prepared); start += notificationInsertChunk {
+		chunk := prepared[start:min(start+notificationInsertChunk, len(prepared))]
+		args := make([]any, 0, len(chunk)*9)
+		clear(pending)
+		for i, n := range chunk {
+			pending[n.DedupeKey] = append(pending[n.DedupeKey], start+i)
+			args = append(args, string(n.Source), n.SubscriptionID, n.Mailbox, n.ItemID, n.ChangeType, n.ETag,
+				n.DedupeKey, n.Payload, s.dialect.ts(n.ReceivedAt))
+		}
+		rows, err := q.QueryContext(ctx, s.dialect.rebind(`
+			INSERT INTO notifications (source, subscription_id, mailbox, item_id, change_type, etag, dedupe_key, payload, received_at)
+			VALUES `+placeholders(len(chunk), 9)+`
+			ON CONFLICT (dedupe_key) DO NOTHING
+			RETURNING id, dedupe_key`), args...)
+		if err != nil {
+			return InsertResult{}, fmt.Errorf("store: insert notifications: %w", err)
+		}
+		for rows.Next() {
+			var id int64
+			var key string
+			if err := rows.Scan(&id, &key); err != nil {
+				rows.Close()
+				return InsertResult{}, fmt.Errorf("store: insert notifications: %w", err)
+			}
+			if idx := pending[key]; len(idx) > 0 {
+				res.IDs[idx[0]] = id
+				res.Inserted++
+			}
+		}
+		if err := rows.Close(); err != nil {
+			return InsertResult{}, fmt.Errorf("store: insert notifications: %w", err)
+		}
+		if err := rows.Err(); err != nil {
+			return InsertResult{}, fmt.Errorf("store: insert notifications: %w", err)
+		}
+	}
+	return res, nil
+}
+
+const notificationCols = `id, source, subscription_id, mailbox, item_id, change_type, etag, dedupe_key, payload, received_at, processed_at`
+
+func scanNotification(row interface{ Scan(...any) error }) (Notification, error) {
+	var n Notification
+	err := row.Scan(&n.ID, &n.Source, &n.SubscriptionID, &n.Mailbox, &n.ItemID, &n.ChangeType, &n.ETag,
+		&n.DedupeKey, &n.Payload, scanTime(&n.ReceivedAt), scanTimePtr(&n.ProcessedAt))
+	return n, err
+}
+
+// GetNotifications returns the rows with the given ids, ordered by id.
+// Missing ids are skipped (retention may have removed them).
+func (s *Store) GetNotifications(ctx context.Context, q DBTX, ids []int64) ([]Notification, error) {
+	var out []Notification
+	for start := 0; start < len(ids); start += 1000 {
+		chunk := ids[start:min(start+1000, len(ids))]
+		args := make([]any, len(chunk))
+		for i, id := range chunk {
+			args[i] = id
+		}
+		got, err := s.listNotifications(ctx, q, `WHERE id IN (`+inList(len(chunk))+`) ORDER BY id`, args...)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, got...)
+	}
+	return out, nil
+}
+
+// ListUnprocessedNotifications returns up to limit unprocessed rows, oldest
+// first: for recovery and admin views.
+func (s *Store) ListUnprocessedNotifications(ctx context.Context, q DBTX, limit int) ([]Notification, error) {
+	return s.listNotifications(ctx, q, `WHERE processed_at IS NULL ORDER BY id LIMIT ?`, limit)
+}
+
+func (s *Store) listNotifications(ctx context.Context, q DBTX, where string, args ...any) ([]Notification, error) {
+	rows, err := q.QueryContext(ctx, s.dialect.rebind(`SELECT `+notificationCols+` FROM notifications `+where), args...)
+	if err != nil {
+		return nil, fmt.Errorf("store: list notifications: %w", err)
+	}
+	defer rows.Close()
+	var out []Notification
+	for rows.Next() {
+		n, err := scanNotification(rows)
+		if err != nil {
+			return nil, fmt.Errorf("store: list notifications: %w", err)
+		}
+		out = append(out, n)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: list notifications: %w", err)
+	}
+	return out, nil
+}
+
+// CountUnprocessedNotifications returns the inbox backlog, for /readyz and metrics.
+func (s *Store) CountUnprocessedNotifications(ctx context.Context, q DBTX) (int64, error) {
+	var n int64
+	if err := q.QueryRowContext(ctx, `SELECT COUNT(*) FROM notifications WHERE processed_at IS NULL`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("store: count unprocessed notifications: %w", err)
+	}
+	return n, nil
+}
+
+// MarkNotificationsProcessed sets processed_at on those of ids not yet
+// processed and returns how many it changed, so a retried job can tell.
+func (s *Store) MarkNotificationsProcessed(ctx context.Context, q DBTX, ids []int64, at time.Time) (int64, error) {
+	var total int64
+	for start := 0; start < len(ids); start += 1000 {
+		chunk := ids[start:min(start+1000, len(ids))]
+		args := make([]any, 0, len(chunk)+1)
+		args = append(args, s.dialect.ts(at))
+		for _, id := range chunk {
+			args = append(args, id)
+		}
+		res, err := q.ExecContext(ctx, s.dialect.rebind(`UPDATE notifications SET processed_at = ?
+			WHERE processed_at IS NULL AND id IN (`+inList(len(chunk))+`)`), args...)
+		if err != nil {
+			return total, fmt.Errorf("store: mark notifications processed: %w", err)
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return total, fmt.Errorf("store: mark notifications processed: %w", err)
+		}
+		total += n
+	}
+	return total, nil
+}
+
+// DeleteProcessedNotificationsBefore removes processed rows received before
+// t (retention). Their dedupe keys are forgotten with them.
+func (s *Store) DeleteProcessedNotificationsBefore(ctx context.Context, q DBTX, t time.Time) (int64, error) {
+	res, err := q.ExecContext(ctx, s.dialect.rebind(`DELETE FROM notifications WHERE processed_at IS NOT NULL AND received_at < ?`), s.dialect.ts(t))
+	if err != nil {
+		return 0, fmt.Errorf("store: delete processed notifications: %w", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, fmt.Errorf("store: delete processed notifications: %w", err)
+	}
+	return n, nil
+}
+
+// distinctSubscriptionIDs returns the non-empty subscription ids in ns, once each.
+func distinctSubscriptionIDs(ns []Notification) []string {
+	seen := make(map[string]struct{})
+	var out []string
+	for _, n := range ns {
+		if n.SubscriptionID == "" {
+			continue
+		}
+		if _, ok := seen[n.SubscriptionID]; !ok {
+			seen[n.SubscriptionID] = struct{}{}
+			out = append(out, n.SubscriptionID)
+		}
+	}
+	return out
+}
