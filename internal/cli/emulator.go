@@ -25,10 +25,7 @@ func (f *emulatorFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.seed, "seed", "demo", "initial data: demo (technicians, resources, bookings) or empty")
 	fs.StringVar(&f.caOut, "ca-out", "", "write the emulator's CA certificate (PEM) to this file")
 	fs.DurationVar(&f.tokenLifetime, "token-lifetime", time.Hour, "lifetime of access tokens the emulator issues")
-	fs.IntVar(&f.graph.MaxSubscriptionMinutes, "max-subscription-minutes", 10070, "largest subscription lifetime Graph accepts for events (4230 behaves like older tenants)")
-	fs.DurationVar(&f.graph.NotificationRetryWindow, "notification-retry-window", 4*time.Hour, "how long Graph retries a failing notification delivery")
-	fs.DurationVar(&f.graph.NotificationBackoff, "notification-backoff", 30*time.Second, "first retry delay of a failing notification delivery (doubles each time)")
-	fs.BoolVar(&f.graph.NoExtraUpdate, "no-extra-update", false, "don't reproduce Outlook's extra modification right after an event is created")
+	f.graph.RegisterFlags(fs) // -graph-max-subscription-minutes, -graph-notification-retry-window, …
 }
 
 func (f *emulatorFlags) options(addr string, log *slog.Logger) emulator.Options {

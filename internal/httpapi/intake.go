@@ -183,6 +183,10 @@ func graphItem(n *graph.ChangeNotification, sub store.Subscription, source store
 		row.ItemID = n.ResourceData.ID
 		row.ETag = n.ResourceData.ODataEtag
 	}
+	// The key leads with the subscription and item rather than a hash, so
+	// new keys land near each other in the unique index instead of dirtying
+	// a random page per row (measured: the index, not fsync, bounded intake).
+	row.DedupeKey = "g|" + sub.ID + "|" + row.ItemID + "|" + n.ChangeType + "|" + row.ETag
 	if source == store.SourceGraphLifecycle {
 		// Lifecycle items carry no version: a retry of the same item within
 		// ten minutes is one event, a later one is a new event.

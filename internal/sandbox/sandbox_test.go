@@ -126,6 +126,23 @@ func statusColumn(t *testing.T, sb *Sandbox, resourceID string) string {
 	return s
 }
 
+func adminCall(t *testing.T, sb *Sandbox, method, path string, out any) {
+	t.Helper()
+	req, _ := http.NewRequest(method, sb.Service.AdminURL()+path, nil)
+	req.Header.Set("Authorization", "Bearer "+sb.AdminToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("%s %s: HTTP %d", method, path, resp.StatusCode)
+	}
+	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func inboxCount(t *testing.T, sb *Sandbox) int {
 	t.Helper()
 	var n int
@@ -185,6 +202,28 @@ func TestOptInLifecycle(t *testing.T) {
 	}
 	if got := inboxCount(t, sb); got != before {
 		t.Fatalf("forged notification stored: inbox %d → %d", before, got)
+	}
+
+	// The admin API (what `bookingsync status` and `subscriptions renew` use)
+	// shows the subscription and renews it in Graph.
+	var status struct {
+		Resources []struct {
+			ResourceID     string `json:"resource_id"`
+			SubscriptionID string `json:"subscription_id"`
+		} `json:"resources"`
+	}
+	adminCall(t, sb, http.MethodGet, "/api/v1/status", &status)
+	if len(status.Resources) != 1 || status.Resources[0].ResourceID != resourceID || status.Resources[0].SubscriptionID != s.ID {
+		t.Fatalf("status: %+v", status)
+	}
+	time.Sleep(1100 * time.Millisecond) // so the renewed expiry differs at Graph's second precision
+	var renewed map[string]int
+	adminCall(t, sb, http.MethodPost, "/api/v1/subscriptions/renew?resource="+mailbox, &renewed)
+	if renewed["renewed"] != 1 {
+		t.Fatalf("renew: %v", renewed)
+	}
+	if after := graphSubscriptionsFor(t, sb, mailbox)[0]; !after.ExpirationDateTime.After(s.ExpirationDateTime) {
+		t.Fatalf("renewal did not move the expiry: %v → %v", s.ExpirationDateTime, after.ExpirationDateTime)
 	}
 
 	// Setting it again changes nothing: still exactly one.

@@ -16,15 +16,17 @@ import (
 )
 
 // ReconcileResourceArgs asks for one bookable resource's enrollment to be
-// brought in line with Dataverse. Unique per resource while queued, so a
-// burst of webhooks about one resource is one reconciliation.
+// brought in line with Dataverse. Deliberately not a unique job: River's
+// uniqueness also covers running (and by default completed) jobs, so a
+// change arriving while a reconciliation runs would be dropped. Repeats are
+// cheap and idempotent; the enroller serialises them per resource.
 type ReconcileResourceArgs struct {
-	ResourceID string `json:"resource_id" river:"unique"`
+	ResourceID string `json:"resource_id"`
 }
 
 func (ReconcileResourceArgs) Kind() string { return "reconcile_resource" }
 func (ReconcileResourceArgs) InsertOpts() river.InsertOpts {
-	return river.InsertOpts{Queue: jobs.QueueMaintenance, UniqueOpts: river.UniqueOpts{ByArgs: true}}
+	return river.InsertOpts{Queue: jobs.QueueMaintenance}
 }
 
 // processNotifications is the process_notifications worker. Part I routes

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 
 	"github.com/bookingsync/bookingsync/internal/dataverse"
 	"github.com/bookingsync/bookingsync/internal/graph"
@@ -44,6 +45,39 @@ type Enroller struct {
 	mgr   *Manager
 	store ResourceStore
 	log   *slog.Logger
+
+	mu   sync.Mutex
+	busy map[string]*resourceLock
+}
+
+type resourceLock struct {
+	sync.Mutex
+	refs int
+}
+
+// lock serialises work on one resource: a reconciliation that read
+// "Allowed" must not finish after one that read the later "Not Allowed".
+func (e *Enroller) lock(id string) func() {
+	e.mu.Lock()
+	if e.busy == nil {
+		e.busy = map[string]*resourceLock{}
+	}
+	l := e.busy[id]
+	if l == nil {
+		l = &resourceLock{}
+		e.busy[id] = l
+	}
+	l.refs++
+	e.mu.Unlock()
+	l.Lock()
+	return func() {
+		l.Unlock()
+		e.mu.Lock()
+		if l.refs--; l.refs == 0 {
+			delete(e.busy, id)
+		}
+		e.mu.Unlock()
+	}
 }
 
 // NewEnroller returns an Enroller.
@@ -112,6 +146,11 @@ func StatusText(s store.Subscription) string {
 // Reconcile reads one resource from Dataverse and makes the world match it:
 // subscribe, unsubscribe, and write the outcome to the status column.
 func (e *Enroller) Reconcile(ctx context.Context, resourceID string) error {
+	defer e.lock(resourceID)()
+	return e.reconcile(ctx, resourceID)
+}
+
+func (e *Enroller) reconcile(ctx context.Context, resourceID string) error {
 	var r dataverse.BookableResource
 	q := dataverse.Query{Select: e.resourceSelect()}
 	err := e.dv.Get(ctx, dataverse.SetResources, resourceID, q, &r)
@@ -139,7 +178,10 @@ func (e *Enroller) ReconcileAll(ctx context.Context) error {
 			return fmt.Errorf("decode bookableresource: %w", err)
 		}
 		seen[r.ID] = true
-		if err := e.apply(ctx, r); err != nil && firstErr == nil {
+		unlock := e.lock(r.ID)
+		err := e.apply(ctx, r)
+		unlock()
+		if err != nil && firstErr == nil {
 			firstErr = err
 		}
 		return ctx.Err()
