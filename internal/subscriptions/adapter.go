@@ -24,6 +24,10 @@ func (a StoreAdapter) AllSubscriptions(ctx context.Context) ([]store.Subscriptio
 	return a.S.ListSubscriptionsExpiringBefore(ctx, a.S.DB(), time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC))
 }
 
+func (a StoreAdapter) GetSubscription(ctx context.Context, id string) (store.Subscription, error) {
+	return a.S.GetSubscription(ctx, a.S.DB(), id)
+}
+
 func (a StoreAdapter) InsertSubscription(ctx context.Context, s store.Subscription) error {
 	_, err := a.S.InsertSubscription(ctx, a.S.DB(), s)
 	return err

@@ -53,6 +53,8 @@ type GraphAPI interface {
 type Store interface {
 	SubscriptionsByMailbox(ctx context.Context, mailbox string) ([]store.Subscription, error)
 	AllSubscriptions(ctx context.Context) ([]store.Subscription, error)
+	// GetSubscription returns store.ErrNotFound for an unknown id.
+	GetSubscription(ctx context.Context, id string) (store.Subscription, error)
 	InsertSubscription(ctx context.Context, s store.Subscription) error
 	RecordRenewed(ctx context.Context, id string, expires, at time.Time) error
 	RecordRenewFailure(ctx context.Context, id, errText string) error
@@ -390,20 +392,15 @@ func (m *Manager) Renew(ctx context.Context, s store.Subscription) (store.Subscr
 
 // HandleLifecycle acts on a lifecycle notification for a subscription we know.
 func (m *Manager) HandleLifecycle(ctx context.Context, subID, event string) error {
-	subs, err := m.store.AllSubscriptions(ctx)
-	if err != nil {
-		return fmt.Errorf("lifecycle %s for %s: %w", event, subID, err)
-	}
-	var sub *store.Subscription
-	for i := range subs {
-		if subs[i].ID == subID {
-			sub = &subs[i]
-		}
-	}
-	if sub == nil {
+	found, err := m.store.GetSubscription(ctx, subID)
+	if errors.Is(err, store.ErrNotFound) {
 		m.log.Info("lifecycle notification for a subscription we no longer have", "subscription", subID, "event", event)
 		return nil
 	}
+	if err != nil {
+		return fmt.Errorf("lifecycle %s for %s: %w", event, subID, err)
+	}
+	sub := &found
 	switch event {
 	case graph.LifecycleReauthorizationRequired:
 		// A renewal PATCH also reauthorizes; doing both within 10 minutes is

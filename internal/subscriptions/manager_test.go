@@ -171,6 +171,16 @@ func (m *memStore) AllSubscriptions(context.Context) ([]store.Subscription, erro
 	return out, nil
 }
 
+func (m *memStore) GetSubscription(_ context.Context, id string) (store.Subscription, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	s, ok := m.subs[id]
+	if !ok {
+		return store.Subscription{}, store.ErrNotFound
+	}
+	return s, nil
+}
+
 func (m *memStore) InsertSubscription(_ context.Context, s store.Subscription) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
