@@ -109,6 +109,11 @@ func (s *Store) ListSubscriptionsExpiringBefore(ctx context.Context, q DBTX, t t
 	return s.listSubscriptions(ctx, q, `WHERE expires_at < ? ORDER BY expires_at, id`, s.dialect.ts(t))
 }
 
+// ListSubscriptions returns every subscription, soonest expiry first.
+func (s *Store) ListSubscriptions(ctx context.Context, q DBTX) ([]Subscription, error) {
+	return s.listSubscriptions(ctx, q, `ORDER BY expires_at, id`)
+}
+
 func (s *Store) listSubscriptions(ctx context.Context, q DBTX, where string, args ...any) ([]Subscription, error) {
 	rows, err := q.QueryContext(ctx, s.dialect.rebind(`SELECT `+subscriptionCols+` FROM subscriptions `+where), args...)
 	if err != nil {

@@ -21,7 +21,7 @@ func (a StoreAdapter) SubscriptionsByMailbox(ctx context.Context, mailbox string
 }
 
 func (a StoreAdapter) AllSubscriptions(ctx context.Context) ([]store.Subscription, error) {
-	return a.S.ListSubscriptionsExpiringBefore(ctx, a.S.DB(), time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC))
+	return a.S.ListSubscriptions(ctx, a.S.DB())
 }
 
 func (a StoreAdapter) GetSubscription(ctx context.Context, id string) (store.Subscription, error) {

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sync"
 
 	"github.com/bookingsync/bookingsync/internal/dataverse"
 	"github.com/bookingsync/bookingsync/internal/graph"
@@ -46,43 +45,9 @@ type Enroller struct {
 	store ResourceStore
 	log   *slog.Logger
 
-	mu   sync.Mutex
-	busy map[string]*resourceLock
-}
-
-type resourceLock struct {
-	sync.Mutex
-	refs int
-}
-
-// lock serialises work on one resource: a reconciliation that read
-// "Allowed" must not finish after one that read the later "Not Allowed".
-func (e *Enroller) lock(id string) func() {
-	e.mu.Lock()
-	if e.busy == nil {
-		e.busy = map[string]*resourceLock{}
-	}
-	l := e.busy[id]
-	if l == nil {
-		l = &resourceLock{}
-		e.busy[id] = l
-	}
-	l.refs++
-	e.mu.Unlock()
-	l.Lock()
-	return func() {
-		l.Unlock()
-		e.mu.Lock()
-		if l.refs--; l.refs == 0 {
-			delete(e.busy, id)
-		}
-		e.mu.Unlock()
-	}
-}
-
-// NewEnroller returns an Enroller.
-func NewEnroller(cfg EnrollConfig, dv DataverseAPI, mgr *Manager, s ResourceStore, log *slog.Logger) *Enroller {
-	return &Enroller{cfg: cfg, dv: dv, mgr: mgr, store: s, log: log}
+	// locks serialises work per resource: a reconciliation that read
+	// "Allowed" must not finish after one that read the later "Not Allowed".
+	locks keyLock
 }
 
 // Decision is what enrollment concludes about one resource.
@@ -146,7 +111,7 @@ func StatusText(s store.Subscription) string {
 // Reconcile reads one resource from Dataverse and makes the world match it:
 // subscribe, unsubscribe, and write the outcome to the status column.
 func (e *Enroller) Reconcile(ctx context.Context, resourceID string) error {
-	defer e.lock(resourceID)()
+	defer e.locks.lock(resourceID)()
 	return e.reconcile(ctx, resourceID)
 }
 
@@ -178,7 +143,7 @@ func (e *Enroller) ReconcileAll(ctx context.Context) error {
 			return fmt.Errorf("decode bookableresource: %w", err)
 		}
 		seen[r.ID] = true
-		unlock := e.lock(r.ID)
+		unlock := e.locks.lock(r.ID)
 		err := e.apply(ctx, r)
 		unlock()
 		if err != nil && firstErr == nil {

@@ -87,8 +87,11 @@ type Manager struct {
 	// OnAlert is called when renewal of a resource's subscription keeps failing.
 	OnAlert func(ctx context.Context, sub store.Subscription, err error)
 
-	mu   sync.Mutex
-	busy map[string]*sync.Mutex // per mailbox, so two paths never create twice
+	locks keyLock // per mailbox, so two paths never create twice
+
+	// lifetimeMu guards cfg.Lifetime, which shrinks when Graph tells us the
+	// tenant's maximum, while other mailboxes are being worked on.
+	lifetimeMu sync.Mutex
 }
 
 // New returns a Manager. now may be nil (time.Now).
@@ -105,19 +108,28 @@ func New(cfg Config, g GraphAPI, s Store, log *slog.Logger, m *metrics.Metrics, 
 	if m == nil {
 		m = metrics.New()
 	}
-	return &Manager{cfg: cfg, graph: g, store: s, log: log, now: now, metrics: m, busy: map[string]*sync.Mutex{}}
+	return &Manager{cfg: cfg, graph: g, store: s, log: log, now: now, metrics: m}
 }
 
-func (m *Manager) lock(mailbox string) func() {
-	m.mu.Lock()
-	l, ok := m.busy[mailbox]
-	if !ok {
-		l = &sync.Mutex{}
-		m.busy[mailbox] = l
+func (m *Manager) lock(mailbox string) func() { return m.locks.lock(mailbox) }
+
+// lifetime is the lifetime to request now.
+func (m *Manager) lifetime() time.Duration {
+	m.lifetimeMu.Lock()
+	defer m.lifetimeMu.Unlock()
+	return m.cfg.Lifetime
+}
+
+// learnMaximum lowers the lifetime to what Graph said the tenant accepts,
+// for every later create and renewal, and returns it.
+func (m *Manager) learnMaximum(maxMinutes int) time.Duration {
+	life := clampLifetime(maxMinutes)
+	m.lifetimeMu.Lock()
+	defer m.lifetimeMu.Unlock()
+	if life < m.cfg.Lifetime {
+		m.cfg.Lifetime = life
 	}
-	m.mu.Unlock()
-	l.Lock()
-	return l.Unlock
+	return life
 }
 
 // ResourcePath is the Graph resource we subscribe to for a mailbox.
@@ -188,7 +200,7 @@ func (m *Manager) create(ctx context.Context, resourceID, mailbox string, retryC
 	if err != nil {
 		return store.Subscription{}, err
 	}
-	lifetime := m.cfg.Lifetime
+	lifetime := m.lifetime()
 	for attempt := 0; ; attempt++ {
 		now := m.now()
 		req := graph.Subscription{
@@ -232,12 +244,11 @@ func (m *Manager) create(ctx context.Context, resourceID, mailbox string, retryC
 			return sub, nil
 		}
 		if max, ok := graph.MaxExpirationMinutes(err); ok && attempt == 0 {
-			clamped := clampLifetime(max)
+			clamped := m.learnMaximum(max)
 			m.log.Warn("Graph refused the subscription lifetime; clamping to its maximum as the error message states",
 				"requested", lifetime, "graph_max_minutes", max, "using", clamped)
 			m.metrics.SubscriptionOps.WithLabelValues("create", "clamped").Inc()
 			lifetime = clamped
-			m.cfg.Lifetime = clamped // remember the tenant's limit for renewals too
 			continue
 		}
 		if errors.Is(err, graph.ErrConflict) && retryConflict {
@@ -285,7 +296,7 @@ func (m *Manager) Remove(ctx context.Context, mailbox string) error {
 func (m *Manager) DueAt(s store.Subscription) time.Time {
 	life := s.Lifetime
 	if life <= 0 {
-		life = m.cfg.Lifetime
+		life = m.lifetime()
 	}
 	// A cryptographic hash: ids differ in a few characters, and FNV's
 	// output for such strings bunches up.
@@ -337,14 +348,13 @@ func (m *Manager) RenewDue(ctx context.Context) (int, error) {
 func (m *Manager) Renew(ctx context.Context, s store.Subscription) (store.Subscription, error) {
 	defer m.lock(s.Mailbox)()
 	life := s.Lifetime
-	if life <= 0 || life > m.cfg.Lifetime {
-		life = m.cfg.Lifetime
+	if limit := m.lifetime(); life <= 0 || life > limit {
+		life = limit
 	}
 	now := m.now()
 	got, err := m.graph.RenewSubscription(ctx, s.ID, now.Add(life).UTC())
 	if max, ok := graph.MaxExpirationMinutes(err); ok {
-		life = clampLifetime(max)
-		m.cfg.Lifetime = life
+		life = m.learnMaximum(max)
 		got, err = m.graph.RenewSubscription(ctx, s.ID, now.Add(life).UTC())
 	}
 	switch {

@@ -430,3 +430,33 @@ func TestRenewalFailureAlerts(t *testing.T) {
 		}
 	})
 }
+
+// TestConcurrentEnsureLearnsMaximum enrolls many mailboxes at once against
+// an older tenant: every create learns the same maximum concurrently (a
+// data race under -race before the lifetime was guarded), and each mailbox
+// ends with exactly one subscription.
+func TestConcurrentEnsureLearnsMaximum(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
+		f := newFakeGraph(4230)
+		m, ms := newTestManager(t, f, 10000*time.Minute)
+		var wg sync.WaitGroup
+		for i := range 20 {
+			wg.Go(func() {
+				// Twice per mailbox: the per-mailbox lock keeps it to one create.
+				for range 2 {
+					if _, err := m.Ensure(ctx, fmt.Sprintf("res-%d", i), fmt.Sprintf("mbx-%d", i)); err != nil {
+						t.Error(err)
+					}
+				}
+			})
+		}
+		wg.Wait()
+		if len(f.subs) != 20 || len(ms.subs) != 20 {
+			t.Fatalf("graph has %d, store %d subscriptions; want 20 each", len(f.subs), len(ms.subs))
+		}
+		if got := m.lifetime(); got != 4230*time.Minute-clampMargin {
+			t.Fatalf("learned lifetime %v", got)
+		}
+	})
+}

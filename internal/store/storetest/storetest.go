@@ -291,6 +291,13 @@ func testSubscriptions(t *testing.T, s *store.Store) {
 	if diff := cmp.Diff([]string{"sub-2"}, ids); diff != "" {
 		t.Errorf("ListSubscriptionsExpiringBefore (-want +got):\n%s", diff)
 	}
+	ids = nil
+	for _, x := range must(s.ListSubscriptions(ctx, db)) {
+		ids = append(ids, x.ID)
+	}
+	if diff := cmp.Diff([]string{"sub-2", "sub-1"}, ids); diff != "" {
+		t.Errorf("ListSubscriptions, soonest expiry first (-want +got):\n%s", diff)
+	}
 
 	if err := s.RecordSubscriptionRenewFailure(ctx, db, "sub-2", "429"); err != nil {
 		t.Fatal(err)
