@@ -17,6 +17,7 @@ import (
 	"github.com/bookingsync/bookingsync/internal/dataverse"
 	"github.com/bookingsync/bookingsync/internal/emulator"
 	"github.com/bookingsync/bookingsync/internal/service"
+	"github.com/bookingsync/bookingsync/internal/subscriptions"
 )
 
 // Sandbox is the emulated tenant and the service, wired together in one
@@ -133,7 +134,7 @@ func (sb *Sandbox) Stop() {
 // enrollment columns only (so our own status write-back is never sent to
 // us), and create/update/delete of bookings with a pre-image for deletes.
 func registerWebhooks(ctx context.Context, dv *dataverse.Client, cfg *config.Config, key string) error {
-	resourceCols := []string{cfg.Dataverse.OptInColumn, "statecode", "userid", "resourcetype"}
+	resourceCols := subscriptions.EnrollmentColumns(cfg.Dataverse.OptInColumn)
 	specs := []dataverse.WebhookSpec{
 		{
 			Name: "bookingsync resources", URL: cfg.DataverseWebhookURL(), Auth: dataverse.AuthWebhookKey, AuthValue: key,

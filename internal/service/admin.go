@@ -63,7 +63,7 @@ func (a *adminBackend) RenewSubscriptions(ctx context.Context, resource string) 
 	var subs []store.Subscription
 	var err error
 	if resource == "" {
-		subs, err = subscriptionsAll(ctx, st)
+		subs, err = st.ListSubscriptions(ctx, st.DB())
 	} else {
 		var r store.Resource
 		if r, err = a.resolve(ctx, resource); err == nil {
@@ -99,8 +99,4 @@ func (a *adminBackend) DeleteSubscriptions(ctx context.Context, resource string)
 		return 0, err
 	}
 	return len(subs), nil
-}
-
-func subscriptionsAll(ctx context.Context, st *store.Store) ([]store.Subscription, error) {
-	return subscriptionsAdapter(st).AllSubscriptions(ctx)
 }

@@ -6,7 +6,6 @@ package service
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -120,11 +119,11 @@ func New(ctx context.Context, opts Options) (*Service, error) {
 		RenewWhenRemaining: renewFraction(cfg),
 	}, gc, adapter, log.With("component", "subscriptions"), m, nil)
 	s.Manager.OnChange = s.subs.invalidate
-	s.Manager.OnAlert = s.renewalAlert
 	s.Enroller = subscriptions.NewEnroller(subscriptions.EnrollConfig{
 		OptInColumn: cfg.Dataverse.OptInColumn, Allowed: cfg.Dataverse.OptInAllowed,
 		NotAllowed: cfg.Dataverse.OptInNotAllowed, StatusColumn: cfg.Dataverse.StatusColumn,
 	}, dc, s.Manager, adapter, log.With("component", "enroll"))
+	s.Manager.OnAlert = s.Enroller.ReportRenewalFailure
 
 	renewEvery := opts.RenewInterval
 	if renewEvery <= 0 {
@@ -252,22 +251,4 @@ func (s *Service) Stop() {
 			s.log.Error("close store", "err", err)
 		}
 	})
-}
-
-// renewalAlert writes a renewal that keeps failing to the resource's status
-// column, where the admin who opted the resource in will see it.
-func (s *Service) renewalAlert(ctx context.Context, sub store.Subscription, err error) {
-	text := fmt.Sprintf("Error: subscription renewal failing (%d attempts); expires %s UTC",
-		sub.RenewFailures, sub.ExpiresAt.UTC().Format("2006-01-02 15:04"))
-	if s.cfg.Dataverse.StatusColumn == "" {
-		return
-	}
-	if werr := s.Dataverse.Update(ctx, dataverse.SetResources, sub.ResourceID,
-		map[string]any{s.cfg.Dataverse.StatusColumn: text}, "*"); werr != nil {
-		s.log.Error("write renewal alert to status column", "resource", sub.ResourceID, "err", werr)
-		return
-	}
-	if _, werr := s.Store.SetResourceStatusText(ctx, s.Store.DB(), sub.ResourceID, text); werr != nil && !errors.Is(werr, store.ErrNotFound) {
-		s.log.Error("record status text", "resource", sub.ResourceID, "err", werr)
-	}
 }

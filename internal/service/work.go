@@ -56,13 +56,6 @@ func (s *Service) processNotifications(ctx context.Context, ns []store.Notificat
 	return errors.Join(errs...)
 }
 
-// enrollmentColumns are the bookableresource columns that can change
-// enrollment. An update touching none of them — our own status write-back
-// above all — is an echo and costs nothing.
-func (s *Service) enrollmentColumns() []string {
-	return []string{s.cfg.Dataverse.OptInColumn, "statecode", "userid", "resourcetype"}
-}
-
 func (s *Service) dataverseChange(ctx context.Context, n store.Notification) error {
 	rec, err := dataverse.ParseRemoteExecutionContext(n.Payload)
 	if err != nil {
@@ -74,7 +67,7 @@ func (s *Service) dataverseChange(ctx context.Context, n store.Notification) err
 	}
 	if target, _ := rec.Target(); target != nil && rec.MessageName == "Update" {
 		relevant := false
-		for _, col := range s.enrollmentColumns() {
+		for _, col := range subscriptions.EnrollmentColumns(s.cfg.Dataverse.OptInColumn) {
 			if target.Has(col) {
 				relevant = true
 			}

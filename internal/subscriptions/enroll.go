@@ -50,6 +50,11 @@ type Enroller struct {
 	locks keyLock
 }
 
+// NewEnroller returns an Enroller.
+func NewEnroller(cfg EnrollConfig, dv DataverseAPI, mgr *Manager, s ResourceStore, log *slog.Logger) *Enroller {
+	return &Enroller{cfg: cfg, dv: dv, mgr: mgr, store: s, log: log}
+}
+
 // Decision is what enrollment concludes about one resource.
 type Decision struct {
 	Subscribe bool
@@ -103,6 +108,13 @@ func Decide(cfg EnrollConfig, r dataverse.BookableResource, u *dataverse.SystemU
 	return d, nil
 }
 
+// EnrollmentColumns are the bookableresource columns whose change can
+// change enrollment. The webhook step filters on them, and an update that
+// touches none of them (our own status write-back above all) is an echo.
+func EnrollmentColumns(optInColumn string) []string {
+	return []string{optInColumn, "statecode", "userid", "resourcetype"}
+}
+
 // StatusText is what the status column says about a subscription.
 func StatusText(s store.Subscription) string {
 	return "Subscribed until " + s.ExpiresAt.UTC().Format("2006-01-02 15:04") + " UTC"
@@ -120,7 +132,7 @@ func (e *Enroller) reconcile(ctx context.Context, resourceID string) error {
 	q := dataverse.Query{Select: e.resourceSelect()}
 	err := e.dv.Get(ctx, dataverse.SetResources, resourceID, q, &r)
 	if errors.Is(err, dataverse.ErrNotFound) {
-		return e.unenroll(ctx, resourceID, "")
+		return e.unenroll(ctx, resourceID)
 	}
 	if err != nil {
 		return fmt.Errorf("reconcile resource %s: %w", resourceID, err)
@@ -237,7 +249,7 @@ func (e *Enroller) apply(ctx context.Context, r dataverse.BookableResource) erro
 	return e.writeStatus(ctx, r.ID, current, StatusText(sub), nil)
 }
 
-func (e *Enroller) unenroll(ctx context.Context, resourceID, current string) error {
+func (e *Enroller) unenroll(ctx context.Context, resourceID string) error {
 	prev, err := e.store.GetResource(ctx, resourceID)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil
@@ -253,6 +265,20 @@ func (e *Enroller) unenroll(ctx context.Context, resourceID, current string) err
 	prev.OptIn = store.OptInNotAllowed
 	prev.Active = false
 	return e.store.UpsertResource(ctx, prev)
+}
+
+// ReportRenewalFailure tells the admin who opted the resource in, in its
+// status column, that renewal keeps failing (the manager's OnAlert).
+func (e *Enroller) ReportRenewalFailure(ctx context.Context, sub store.Subscription, cause error) {
+	text := fmt.Sprintf("Error: subscription renewal failing (%d attempts); expires %s UTC",
+		sub.RenewFailures, sub.ExpiresAt.UTC().Format("2006-01-02 15:04"))
+	current := ""
+	if r, err := e.store.GetResource(ctx, sub.ResourceID); err == nil && r.LastStatusText != nil {
+		current = *r.LastStatusText
+	}
+	if err := e.writeStatus(ctx, sub.ResourceID, current, text, nil); err != nil {
+		e.log.Error("write renewal alert to the status column", "resource", sub.ResourceID, "err", err, "renew_err", cause)
+	}
 }
 
 // writeStatus writes text to the status column when it differs from what is
