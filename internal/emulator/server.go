@@ -344,7 +344,7 @@ func (s *Server) applyTenantSettings(raw json.RawMessage) error {
 	var ts struct {
 		TokenLifetimeS *int `json:"token_lifetime_s"`
 	}
-	dec := json.NewDecoder(bytesReader(raw))
+	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&ts); err != nil {
 		return fmt.Errorf("tenant: %w", err)
@@ -384,5 +384,3 @@ func decodeOptional(r *http.Request, v any) error {
 func controlError(w http.ResponseWriter, status int, err error) {
 	tenant.WriteJSON(w, status, map[string]string{"error": err.Error()})
 }
-
-func bytesReader(b []byte) io.Reader { return bytes.NewReader(b) }

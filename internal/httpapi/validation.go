@@ -3,6 +3,7 @@ package httpapi
 import (
 	"net/http"
 	"net/url"
+	"strings"
 )
 
 // MaxValidationTokenBytes bounds the validation token we echo. Graph's tokens
@@ -47,20 +48,11 @@ func (s *Server) answerValidation(w http.ResponseWriter, r *http.Request) bool {
 func containsParam(rawQuery, key string) bool {
 	for rawQuery != "" {
 		var part string
-		part, rawQuery, _ = cut(rawQuery, '&')
-		name, _, _ := cut(part, '=')
+		part, rawQuery, _ = strings.Cut(rawQuery, "&")
+		name, _, _ := strings.Cut(part, "=")
 		if n, err := url.QueryUnescape(name); err == nil && n == key {
 			return true
 		}
 	}
 	return false
-}
-
-func cut(s string, sep byte) (before, after string, found bool) {
-	for i := 0; i < len(s); i++ {
-		if s[i] == sep {
-			return s[:i], s[i+1:], true
-		}
-	}
-	return s, "", false
 }

@@ -34,6 +34,7 @@ func (ReconcileResourceArgs) InsertOpts() river.InsertOpts {
 // to enrollment; booking and event changes are recorded for the sync engine.
 func (s *Service) processNotifications(ctx context.Context, ns []store.Notification) error {
 	var errs []error
+	done := make([]int64, 0, len(ns))
 	for _, n := range ns {
 		var err error
 		switch n.Source {
@@ -48,8 +49,12 @@ func (s *Service) processNotifications(ctx context.Context, ns []store.Notificat
 			errs = append(errs, fmt.Errorf("notification %d: %w", n.ID, err))
 			continue
 		}
-		// Keep partial progress: a retry of this job redoes only what failed.
-		if _, err := s.Store.MarkNotificationsProcessed(ctx, s.Store.DB(), []int64{n.ID}, s.Store.Now()); err != nil {
+		done = append(done, n.ID)
+	}
+	// One write for the rows that succeeded: a retry of this job redoes only
+	// what failed.
+	if len(done) > 0 {
+		if _, err := s.Store.MarkNotificationsProcessed(ctx, s.Store.DB(), done, s.Store.Now()); err != nil {
 			errs = append(errs, err)
 		}
 	}
