@@ -22,13 +22,17 @@ import (
 const PublicAuthorityHost = "https://login.microsoftonline.com/"
 
 // Config selects and configures a credential. Exactly one of ClientSecret,
-// CertificatePath or ManagedIdentity must be set.
+// Certificate, CertificatePath or ManagedIdentity must be set.
 type Config struct {
 	TenantID string
 	ClientID string
 
 	ClientSecret string
 
+	// Certificate is the certificate credential itself (PEM with the
+	// certificate and its private key, or PFX/PKCS#12 bytes), e.g. from
+	// BOOKINGSYNC_AZURE_CERTIFICATE; CertificatePath names a file holding it.
+	Certificate          []byte
 	CertificatePath      string // PEM (certificate + private key) or PFX/PKCS#12
 	CertificatePassword  string // for an encrypted PFX or PEM key
 	SendCertificateChain bool   // x5c header, for subject-name/issuer auth
@@ -44,14 +48,14 @@ type Config struct {
 	ExtraCAFile string
 }
 
-var errNoMethod = errors.New("azauth: set exactly one of ClientSecret, CertificatePath or ManagedIdentity")
+var errNoMethod = errors.New("azauth: set exactly one of ClientSecret, Certificate, CertificatePath or ManagedIdentity")
 
 // NewCredential builds the credential described by cfg. Instance discovery
 // (a call to login.microsoftonline.com) is disabled whenever the authority
 // host is not the public cloud's, so disconnected and emulated clouds work.
 func NewCredential(cfg Config) (azcore.TokenCredential, error) {
 	n := 0
-	for _, set := range []bool{cfg.ClientSecret != "", cfg.CertificatePath != "", cfg.ManagedIdentity} {
+	for _, set := range []bool{cfg.ClientSecret != "", len(cfg.Certificate) > 0, cfg.CertificatePath != "", cfg.ManagedIdentity} {
 		if set {
 			n++
 		}
@@ -98,17 +102,22 @@ func NewCredential(cfg Config) (azcore.TokenCredential, error) {
 		if err := requireApp(cfg); err != nil {
 			return nil, err
 		}
-		data, err := os.ReadFile(cfg.CertificatePath)
-		if err != nil {
-			return nil, fmt.Errorf("read client certificate: %w", err)
+		data, source := cfg.Certificate, "(inline)"
+		if len(data) == 0 {
+			var err error
+			if data, err = os.ReadFile(cfg.CertificatePath); err != nil {
+				return nil, fmt.Errorf("read client certificate: %w", err)
+			}
+			source = cfg.CertificatePath
 		}
 		var pw []byte
 		if cfg.CertificatePassword != "" {
 			pw = []byte(cfg.CertificatePassword)
 		}
+		// The error never quotes data: it holds the private key.
 		certs, key, err := azidentity.ParseCertificates(data, pw)
 		if err != nil {
-			return nil, fmt.Errorf("parse client certificate %s: %w", cfg.CertificatePath, err)
+			return nil, fmt.Errorf("parse client certificate %s: %w", source, err)
 		}
 		cred, err := azidentity.NewClientCertificateCredential(cfg.TenantID, cfg.ClientID, certs, key,
 			&azidentity.ClientCertificateCredentialOptions{

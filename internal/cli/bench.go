@@ -5,14 +5,21 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
+	"runtime/pprof"
+	"strings"
 	"time"
 
 	"github.com/bookingsync/bookingsync/internal/bench"
 )
 
 func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "e2e" {
+		return runBenchE2E(ctx, args[1:], stdout, stderr)
+	}
 	if len(args) == 0 || args[0] != "ingest" {
 		fmt.Fprintln(stderr, "usage: bookingsync bench ingest [--store sqlite|postgres://…] [--rate 2000] [--duration 5s]")
+		fmt.Fprintln(stderr, "       "+strings.TrimPrefix(benchE2EUsage, "usage: "))
 		return errUsage
 	}
 	fs := newFlagSet("bench ingest", stderr)
@@ -20,8 +27,20 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	rate := fs.Int("rate", 2000, "fixed-rate phase: notifications per second")
 	dur := fs.Duration("duration", 5*time.Second, "length of each phase")
 	conc := fs.Int("concurrency", 64, "fast phase: concurrent connections")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	if err := parseFlags(fs, args[1:]); err != nil {
 		return err
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
 	}
 	fmt.Fprintf(stdout, "bench ingest: baseline and fixed rate at %d notifications/s for %v each, then flat out with %d connections for %v\n",
 		*rate, *dur, *conc, *dur)

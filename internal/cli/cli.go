@@ -28,7 +28,7 @@ func commands() map[string]command {
 		"serve":         {"run the service (--config FILE)", runServe},
 		"config":        {"config check: validate a configuration and say precisely what is wrong", runConfig},
 		"status":        {"show every resource, its subscription and expiry (asks the running service)", runStatus},
-		"bench":         {"bench ingest: measure the notification endpoint (figures as one JSON line)", runBench},
+		"bench":         {"bench ingest|e2e: measure the notification endpoint or the sync end to end (figures as one JSON line)", runBench},
 		"subscriptions": {"subscriptions list | renew | delete (asks the running service)", runSubscriptions},
 	}
 }

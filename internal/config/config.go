@@ -28,7 +28,7 @@ const (
 	DefaultGraphBaseURL             = "https://graph.microsoft.com/v1.0"
 	DefaultGraphScope               = "https://graph.microsoft.com/.default"
 	DefaultSubscriptionLifetime     = 10000 * time.Minute
-	DefaultExtendedPropertyID       = "String {66f5a359-4659-4830-9070-00047ec6ac6e} Name bookingsync.bookingid"
+	DefaultExtendedPropertyID       = "String {9e3413e8-252f-4aeb-b786-be55309c8c60} Name BookingId"
 	DefaultMaxConcurrencyPerMailbox = 4
 	DefaultDataverseAPIPath         = "/api/data/v9.2"
 	DefaultOptInColumn              = "bsync_outlooksync"
@@ -50,9 +50,9 @@ const (
 
 // Default templates for the Outlook event; see TemplateData for the fields.
 const (
-	DefaultSubjectTemplate  = `{{if .WorkOrder}}{{.WorkOrder.Number}}{{with .WorkOrder.Customer}} - {{.}}{{end}}{{else}}{{.Booking.Name}}{{end}}`
+	DefaultSubjectTemplate  = `{{with .WorkOrder}}{{.Number}}{{with .Customer}} · {{.}}{{end}}{{with .IncidentType}} · {{.}}{{end}}{{else}}{{.Booking.Name}}{{end}}`
 	DefaultLocationTemplate = `{{with .WorkOrder}}{{.Address}}{{end}}`
-	DefaultBodyTemplate     = `{{with .WorkOrder}}Work order {{.Number}}{{with .Customer}} for {{.}}{{end}}
+	DefaultBodyTemplate     = `{{with .WorkOrder}}Work order {{.Number}}{{with .Customer}} for {{.}}{{end}}{{with .IncidentType}} ({{.}}){{end}}
 {{with .Summary}}{{.}}
 {{end}}{{with .Instructions}}Instructions: {{.}}
 {{end}}

@@ -1,9 +1,11 @@
 package config
 
 import (
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/rsa"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
@@ -11,6 +13,7 @@ import (
 	"math/big"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 )
@@ -96,20 +99,43 @@ func problemStrings(t *testing.T, err error) []string {
 	return out
 }
 
-// testCert returns PEM with a self-signed certificate and its PKCS#8 key.
+// testCert returns PEM with a self-signed certificate and its PKCS#8 RSA
+// key (Entra ID takes only RSA).
 func testCert(t *testing.T, notAfter time.Time) []byte {
+	t.Helper()
+	return testCertWithKey(t, notAfter, testRSAKey(t))
+}
+
+var testRSAKeyOnce = sync.OnceValues(func() (*rsa.PrivateKey, error) { return rsa.GenerateKey(rand.Reader, 2048) })
+
+func testRSAKey(t *testing.T) *rsa.PrivateKey {
+	t.Helper()
+	key, err := testRSAKeyOnce()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return key
+}
+
+func testECDSAKey(t *testing.T) *ecdsa.PrivateKey {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return key
+}
+
+// testCertWithKey returns PEM with a self-signed certificate for key and the key (PKCS#8).
+func testCertWithKey(t *testing.T, notAfter time.Time, key crypto.Signer) []byte {
+	t.Helper()
 	tmpl := &x509.Certificate{
 		SerialNumber: big.NewInt(1),
 		Subject:      pkix.Name{CommonName: "bookingsync test"},
 		NotBefore:    notAfter.Add(-48 * time.Hour),
 		NotAfter:     notAfter,
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
 	if err != nil {
 		t.Fatal(err)
 	}

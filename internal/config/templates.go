@@ -31,6 +31,7 @@ type WorkOrderData struct {
 	ID           string // msdyn_workorderid
 	Number       string // msdyn_name
 	Customer     string // name of msdyn_serviceaccount
+	IncidentType string // name of msdyn_primaryincidenttype
 	Summary      string // msdyn_workordersummary
 	Instructions string // msdyn_instructions
 	Address      string // msdyn_address1..3, city, postal code, country on one line
@@ -97,9 +98,9 @@ func parseTemplate(name, src string) (*template.Template, error) {
 	return t, nil
 }
 
-// sampleTemplateData exercises both branches that templates usually test:
+// SampleTemplateData exercises both branches that templates usually test:
 // with and without a work order.
-func sampleTemplateData() []TemplateData {
+func SampleTemplateData() []TemplateData {
 	start := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
 	b := BookingData{
 		ID: "00000000-0000-0000-0000-000000000001", Name: "Boiler service", Status: "Scheduled",
@@ -107,7 +108,7 @@ func sampleTemplateData() []TemplateData {
 	}
 	r := ResourceData{ID: "00000000-0000-0000-0000-000000000002", Name: "Alex Technician"}
 	wo := &WorkOrderData{
-		ID: "00000000-0000-0000-0000-000000000003", Number: "00042", Customer: "Contoso",
+		ID: "00000000-0000-0000-0000-000000000003", Number: "WO-00042", Customer: "Contoso", IncidentType: "Repair boiler",
 		Summary: "Annual service", Instructions: "Ring twice", Address: "1 Main St, Springfield",
 		Type: "Maintenance", Priority: "Normal",
 	}

@@ -11,14 +11,14 @@ func TestDefaultTemplates(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	data := sampleTemplateData()
+	data := SampleTemplateData()
 	tests := []struct {
 		name                    string
 		data                    TemplateData
 		subject, body, location string
 	}{
-		{"work order", data[0], "00042 - Contoso",
-			"Work order 00042 for Contoso\nAnnual service\nInstructions: Ring twice\n\n" +
+		{"work order", data[0], "WO-00042 · Contoso · Repair boiler",
+			"Work order WO-00042 for Contoso (Repair boiler)\nAnnual service\nInstructions: Ring twice\n\n" +
 				"Booking: Boiler service (Scheduled)\nOpen in Dynamics 365: https://contoso.crm.dynamics.com/main.aspx\n" +
 				"This event is kept in sync with Dynamics 365 by bookingsync.\n",
 			"1 Main St, Springfield"},

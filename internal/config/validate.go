@@ -2,6 +2,9 @@ package config
 
 import (
 	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/rsa"
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
@@ -189,12 +192,15 @@ func (v *validator) azure() {
 	switch len(kinds) {
 	case 0:
 		ps.add("azure", "no credential configured",
-			"set one of BOOKINGSYNC_AZURE_CLIENT_SECRET, azure.client_secret_file, azure.certificate_file or azure.managed_identity")
+			"set one of BOOKINGSYNC_AZURE_CLIENT_SECRET, azure.client_secret_file, BOOKINGSYNC_AZURE_CERTIFICATE, azure.certificate_file or azure.managed_identity")
 	case 1:
 	default:
 		names := make([]string, len(kinds))
 		for i, k := range kinds {
 			names[i] = string(k)
+			if src := v.c.origins[credentialKeys[k]]; src != "" {
+				names[i] += " (" + src + ")"
+			}
 		}
 		ps.add("azure", "more than one credential configured: "+strings.Join(names, ", "), "configure exactly one")
 	}
@@ -212,17 +218,24 @@ func (v *validator) azure() {
 		ps.add("azure.client_id", fmt.Sprintf("%q is not a GUID", a.ClientID), "the application (client) ID of the app registration")
 	}
 	if a.CertificatePassword.IsSet() && !slices.Contains(kinds, CredentialCertificate) {
-		ps.add("azure.certificate_password", "set, but no certificate is configured", "set azure.certificate_file")
+		ps.add("azure.certificate_password", "set, but no certificate is configured", "set BOOKINGSYNC_AZURE_CERTIFICATE or azure.certificate_file")
 	}
 	if a.Certificate.IsSet() {
-		key := "azure.certificate"
-		if a.CertificateFile != "" {
-			key = "azure.certificate_file"
+		key, hint := "azure.certificate_file", "use PEM with CERTIFICATE and PRIVATE KEY blocks, or PFX with azure.certificate_password"
+		if a.CertificateFile == "" {
+			key, hint = "azure.certificate", inlineCertificateHint(a.Certificate.Reveal())
 		}
-		if certs, _, err := a.Certificates(); err != nil {
-			ps.add(key, err.Error(), "use PEM with CERTIFICATE and PRIVATE KEY blocks, or PFX with azure.certificate_password")
-		} else if exp := certs[0].NotAfter; time.Now().After(exp) {
-			ps.add(key, "certificate expired on "+exp.UTC().Format(time.DateOnly), "")
+		switch certs, pk, err := a.Certificates(); {
+		case a.CertificateFile == "" && a.CertificatePassword.IsSet():
+			// azidentity then reads the value as PKCS#12 only.
+			ps.add("azure.certificate_password", "set with BOOKINGSYNC_AZURE_CERTIFICATE, which takes PEM with an unencrypted key",
+				"a password is only for a PFX in azure.certificate_file")
+		case err != nil:
+			ps.add(key, err.Error(), hint)
+		case !isRSA(pk):
+			ps.add(key, fmt.Sprintf("the private key is %s; Entra ID client certificates need an RSA key", keyKind(pk)), "")
+		case time.Now().After(certs[0].NotAfter):
+			ps.add(key, "certificate expired on "+certs[0].NotAfter.UTC().Format(time.DateOnly), "")
 		}
 	}
 	if u := v.serviceURL("azure.authority_host", a.AuthorityHost, true); u != nil && u.Scheme != "https" {
@@ -233,6 +246,41 @@ func (v *validator) azure() {
 			ps.add("azure.ca_file", err.Error(), "")
 		}
 	}
+}
+
+// credentialKeys is the key that configures each credential kind (its
+// origin says where a conflicting one was set).
+var credentialKeys = map[CredentialKind]string{
+	CredentialClientSecret:    "azure.client_secret",
+	CredentialCertificate:     "azure.certificate",
+	CredentialManagedIdentity: "azure.managed_identity",
+}
+
+// inlineCertificateHint says how to fix a BOOKINGSYNC_AZURE_CERTIFICATE that
+// does not parse, from the commonest mistakes made when putting a PEM file
+// into a variable. It never quotes the value: it holds a private key.
+func inlineCertificateHint(v string) string {
+	const want = "BOOKINGSYNC_AZURE_CERTIFICATE takes the PEM text itself, with CERTIFICATE and unencrypted PRIVATE KEY blocks"
+	switch {
+	case strings.Contains(v, `\n`) && !strings.Contains(v, "\n"):
+		return `the value has literal \n sequences instead of line breaks; ` + want +
+			`, e.g. BOOKINGSYNC_AZURE_CERTIFICATE="$(cat app.pem)", or use azure.certificate_file`
+	case !strings.Contains(v, "-----BEGIN "):
+		return "no PEM block found; " + want + "; for a file path or a PFX use azure.certificate_file"
+	}
+	return want + "; use azure.certificate_file for a PFX"
+}
+
+func isRSA(k crypto.PrivateKey) bool { _, ok := k.(*rsa.PrivateKey); return ok }
+
+func keyKind(k crypto.PrivateKey) string {
+	switch k.(type) {
+	case *ecdsa.PrivateKey:
+		return "ECDSA"
+	case ed25519.PrivateKey:
+		return "Ed25519"
+	}
+	return fmt.Sprintf("%T", k)
 }
 
 // Certificates parses the certificate credential (PEM or PFX) the way
@@ -392,7 +440,7 @@ func (v *validator) sync() {
 			ps.add(key, strings.TrimPrefix(err.Error(), "config: "+key+": "), "")
 			continue
 		}
-		for _, d := range sampleTemplateData() {
+		for _, d := range SampleTemplateData() {
 			if err := tmpl.Execute(io.Discard, d); err != nil {
 				ps.add(key, err.Error(), "see TemplateData in docs/config.md for the fields")
 				break

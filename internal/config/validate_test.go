@@ -86,7 +86,7 @@ func TestValidate(t *testing.T) {
 
 		// Azure.
 		{"no credential", noCred, []string{
-			"azure: no credential configured (set one of BOOKINGSYNC_AZURE_CLIENT_SECRET, azure.client_secret_file, azure.certificate_file or azure.managed_identity)",
+			"azure: no credential configured (set one of BOOKINGSYNC_AZURE_CLIENT_SECRET, azure.client_secret_file, BOOKINGSYNC_AZURE_CERTIFICATE, azure.certificate_file or azure.managed_identity)",
 		}},
 		{"two credentials", func(c *Config) { c.Azure.ManagedIdentity = ManagedIdentity{Enabled: true} },
 			[]string{"azure: more than one credential configured: client_secret, managed_identity (configure exactly one)"}},
@@ -113,7 +113,7 @@ func TestValidate(t *testing.T) {
 			c.Azure.CertificateFile, c.Azure.Certificate = expiredCert, readCert(expiredCert)
 		}, []string{"azure.certificate_file: certificate expired on 2020-01-02"}},
 		{"certificate password without certificate", func(c *Config) { c.Azure.CertificatePassword = NewSecret("pw") },
-			[]string{"azure.certificate_password: set, but no certificate is configured (set azure.certificate_file)"}},
+			[]string{"azure.certificate_password: set, but no certificate is configured (set BOOKINGSYNC_AZURE_CERTIFICATE or azure.certificate_file)"}},
 		{"authority http", func(c *Config) { c.Azure.AuthorityHost = "http://localhost:9999/" },
 			[]string{`azure.authority_host: "http://localhost:9999/" must use https (azidentity refuses authority hosts without https)`}},
 		{"ca_file missing", func(c *Config) { c.Azure.CAFile = filepath.Join(dir, "nope.pem") },
@@ -139,7 +139,7 @@ func TestValidate(t *testing.T) {
 		{"renew duration too long", func(c *Config) { c.Graph.RenewWhenRemaining = RenewWhen{Duration: 7 * 24 * time.Hour} },
 			[]string{"graph.renew_when_remaining: 7d is not shorter than graph.subscription_lifetime (10000m)"}},
 		{"extended property", func(c *Config) { c.Graph.ExtendedPropertyID = "Integer {66f5a359-4659-4830-9070-00047ec6ac6e} Name x" },
-			[]string{`graph.extended_property_id: "Integer {66f5a359-4659-4830-9070-00047ec6ac6e} Name x" is not a String single-value extended property id (use "String {GUID} Name NAME", like "String {66f5a359-4659-4830-9070-00047ec6ac6e} Name bookingsync.bookingid")`}},
+			[]string{`graph.extended_property_id: "Integer {66f5a359-4659-4830-9070-00047ec6ac6e} Name x" is not a String single-value extended property id (use "String {GUID} Name NAME", like "String {9e3413e8-252f-4aeb-b786-be55309c8c60} Name BookingId")`}},
 		{"extended property id form ok", func(c *Config) {
 			c.Graph.ExtendedPropertyID = "String {66f5a359-4659-4830-9070-00047ec6ac6e} Id 0x8001"
 		}, nil},
@@ -235,7 +235,7 @@ func TestValidateCertificateParseError(t *testing.T) {
 	c.Azure.Certificate = NewSecret("not a certificate")
 	got := problemStrings(t, c.Validate())
 	if len(got) != 1 || !strings.HasPrefix(got[0], "azure.certificate: cannot parse certificate: ") ||
-		!strings.HasSuffix(got[0], "(use PEM with CERTIFICATE and PRIVATE KEY blocks, or PFX with azure.certificate_password)") {
+		!strings.HasSuffix(got[0], "(no PEM block found; BOOKINGSYNC_AZURE_CERTIFICATE takes the PEM text itself, with CERTIFICATE and unencrypted PRIVATE KEY blocks; for a file path or a PFX use azure.certificate_file)") {
 		t.Errorf("problems = %q", got)
 	}
 }

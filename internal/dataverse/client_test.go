@@ -305,6 +305,113 @@ func TestUpdateIfMatch(t *testing.T) {
 	}
 }
 
+// writeCase is one response the fake gives to a write with data returned.
+type writeCase struct {
+	name    string
+	status  int
+	body    string
+	wantErr error // nil: success
+	anyErr  bool  // an error without a sentinel
+}
+
+func (wc writeCase) serve(w http.ResponseWriter) {
+	if wc.body == "" {
+		w.WriteHeader(wc.status)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json; odata.metadata=minimal")
+	w.Header().Set("Preference-Applied", "return=representation")
+	w.WriteHeader(wc.status)
+	_, _ = w.Write([]byte(wc.body))
+}
+
+func (wc writeCase) check(t *testing.T, err error) bool {
+	t.Helper()
+	if (err != nil) != (wc.wantErr != nil || wc.anyErr) || (wc.wantErr != nil && !errors.Is(err, wc.wantErr)) {
+		t.Fatalf("err = %v, want %v", err, wc.wantErr)
+	}
+	return err == nil
+}
+
+const bookingRep = `{"@odata.context":"https://contoso.crm.dynamics.com/api/data/v9.2/$metadata#bookableresourcebookings/$entity",` +
+	`"@odata.etag":"W/\"468027\"","bookableresourcebookingid":"` + bookingID + `","name":"Moved","versionnumber":468027}`
+
+func TestUpdateReturn(t *testing.T) {
+	tests := []struct {
+		writeCase
+		ifMatch, wantMatch string
+	}{
+		{writeCase{"200 with the row", 200, bookingRep, nil, false}, `W/"468026"`, `W/"468026"`},
+		{writeCase{"default star", 200, bookingRep, nil, false}, "", "*"},
+		{writeCase{"stale etag", 412, `{"error":{"code":"","message":"The version of the existing record doesn't match the RowVersion property provided."}}`, ErrPreconditionFailed, false}, `W/"1"`, `W/"1"`},
+		{writeCase{"missing row", 404, `{"error":{"code":"0x80040217","message":"bookableresourcebooking With Id = ` + bookingID + ` Does Not Exist"}}`, ErrNotFound, false}, "", "*"},
+		{writeCase{"204: preference not applied", 204, "", nil, true}, "", "*"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, f := newFake(t, func(w http.ResponseWriter, r *http.Request, _ []byte) { tt.serve(w) })
+			var b Booking
+			err := c.UpdateReturn(context.Background(), SetBookings, bookingID, Body{"name": "Moved"}, tt.ifMatch,
+				Query{Select: []string{"bookableresourcebookingid", "name", "versionnumber"}}, &b)
+			reqs := f.requests()
+			if len(reqs) != 1 {
+				t.Fatalf("%d requests, want 1", len(reqs))
+			}
+			r := reqs[0]
+			if r.Method != http.MethodPatch || r.Path != "/api/data/v9.2/bookableresourcebookings("+bookingID+")" ||
+				r.Query != "$select=bookableresourcebookingid,name,versionnumber" {
+				t.Errorf("%s %s", r.Method, r.URL)
+			}
+			if r.Header.Get("Prefer") != "return=representation" || r.Header.Get("If-Match") != tt.wantMatch || r.Header.Get("If-None-Match") != "" {
+				t.Errorf("headers %v", r.Header)
+			}
+			if !tt.check(t, err) {
+				return
+			}
+			if b.ID != bookingID || b.Name != "Moved" || b.VersionNumber != 468027 || b.ETag != `W/"468027"` {
+				t.Errorf("decoded %+v", b)
+			}
+		})
+	}
+	t.Run("expand refused before sending", func(t *testing.T) {
+		c, f := newFake(t, func(w http.ResponseWriter, r *http.Request, _ []byte) { w.WriteHeader(200) })
+		q := Query{Select: []string{"name"}, Expand: []Expand{{Nav: NavBookingStatus, Select: []string{"name"}}}}
+		if err := c.UpdateReturn(context.Background(), SetBookings, bookingID, Body{}, "", q, &Booking{}); err == nil {
+			t.Fatal("no error for $expand")
+		}
+		if n := len(f.requests()); n != 0 {
+			t.Fatalf("%d requests sent", n)
+		}
+	})
+}
+
+func TestCreateWithIDReturn(t *testing.T) {
+	tests := []writeCase{
+		{"201 with the row", 201, bookingRep, nil, false},
+		{"already exists", 412, `{"error":{"code":"0x80040237","message":"A record with matching key values already exists."}}`, ErrAlreadyExists, false},
+		{"bound row missing", 404, `{"error":{"code":"0x80040217","message":"bookableresource With Id = ` + bookingID + ` Does Not Exist"}}`, ErrNotFound, false},
+		{"204: preference not applied", 204, "", nil, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, f := newFake(t, func(w http.ResponseWriter, r *http.Request, _ []byte) { tt.serve(w) })
+			var b Booking
+			err := c.CreateWithIDReturn(context.Background(), SetBookings, strings.ToUpper(bookingID), Body{"name": "Moved"},
+				Query{Select: []string{"name", "versionnumber"}}, &b)
+			r := f.requests()[0]
+			if r.Method != http.MethodPatch || r.Path != "/api/data/v9.2/bookableresourcebookings("+bookingID+")" || r.Query != "$select=name,versionnumber" {
+				t.Errorf("%s %s", r.Method, r.URL)
+			}
+			if r.Header.Get("If-None-Match") != "*" || r.Header.Get("If-Match") != "" || r.Header.Get("Prefer") != "return=representation" {
+				t.Errorf("headers %v", r.Header)
+			}
+			if tt.check(t, err) && (b.ID != bookingID || b.VersionNumber != 468027) {
+				t.Errorf("decoded %+v", b)
+			}
+		})
+	}
+}
+
 func TestPathIDsMustBeGUIDs(t *testing.T) {
 	c, f := newFake(t, func(w http.ResponseWriter, r *http.Request, _ []byte) { w.WriteHeader(204) })
 	ctx := context.Background()
@@ -356,7 +463,9 @@ func TestErrorMapping(t *testing.T) {
 		{"concurrency code on 503", 503, nil, `{"error":{"code":"0x80072326","message":"Number of concurrent requests exceeded the limit of 52."}}`, ErrThrottled, nil, "0x80072326", 0},
 		{"expired by code", 400, nil, `{"error":{"code":"0x80044352","message":"Version stamp associated with the client has expired. Please perform a full sync."}}`, ErrChangeTrackingExpired, []error{ErrNotFound}, "0x80044352", 0},
 		{"expired by message only", 500, nil, `{"error":{"code":"","message":"Version stamp associated with the client has expired. Please perform a full sync."}}`, ErrChangeTrackingExpired, nil, "", 0},
-		{"precondition", 412, nil, `{"error":{"code":"","message":"The version of the existing record doesn't match the RowVersion property provided."}}`, ErrPreconditionFailed, []error{ErrChangeTrackingExpired}, "", 0},
+		{"precondition", 412, nil, `{"error":{"code":"","message":"The version of the existing record doesn't match the RowVersion property provided."}}`, ErrPreconditionFailed, []error{ErrChangeTrackingExpired, ErrAlreadyExists}, "", 0},
+		{"duplicate key", 412, nil, `{"error":{"code":"0x80040237","message":"A record with matching key values already exists."}}`, ErrAlreadyExists, []error{ErrNotFound}, "0x80040237", 0},
+		{"duplicate by message only", 412, nil, `{"error":{"code":"","message":"A record with matching key values already exists."}}`, ErrAlreadyExists, nil, "", 0},
 		{"non-json body", 502, nil, `<html>Bad Gateway</html>`, nil, []error{ErrNotFound, ErrThrottled}, "", 0},
 	}
 	for _, tt := range tests {

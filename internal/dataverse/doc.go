@@ -13,6 +13,11 @@
 //   - $filter expressions are built with [Filter] helpers that escape every
 //     literal; raw strings are never concatenated into a filter.
 //   - Errors from Dataverse become *[Error]; callers branch on the sentinels
-//     ([ErrNotFound], [ErrPreconditionFailed], [ErrChangeTrackingExpired],
-//     [ErrPrivilegeDenied], [ErrThrottled]) with errors.Is.
+//     ([ErrNotFound], [ErrPreconditionFailed], [ErrAlreadyExists],
+//     [ErrChangeTrackingExpired], [ErrPrivilegeDenied], [ErrThrottled]) with
+//     errors.Is.
+//   - Writes whose result the caller records (versions for echo detection)
+//     use Prefer: return=representation ([Client.CreateReturn],
+//     [Client.UpdateReturn], [Client.CreateWithIDReturn]): one request, and
+//     the version returned is the one the write produced.
 package dataverse

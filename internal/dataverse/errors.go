@@ -20,8 +20,13 @@ var (
 	// organization's expirechangetrackingindays: do a full sync (start again
 	// with Track).
 	ErrChangeTrackingExpired = errors.New("dataverse: change tracking token expired, perform a full sync")
-	ErrPrivilegeDenied       = errors.New("dataverse: privilege denied")
-	ErrThrottled             = errors.New("dataverse: throttled by service protection limits")
+	// ErrAlreadyExists: a create with a client-chosen key (CreateWithIDReturn,
+	// or If-None-Match: *) found a row with that key: 412 "A record with
+	// matching key values already exists." (reference §2). Such an error
+	// also matches ErrPreconditionFailed by its status.
+	ErrAlreadyExists   = errors.New("dataverse: a record with matching key values already exists")
+	ErrPrivilegeDenied = errors.New("dataverse: privilege denied")
+	ErrThrottled       = errors.New("dataverse: throttled by service protection limits")
 )
 
 // Error codes (Web API hex form) we recognise.
@@ -33,6 +38,12 @@ const (
 	// or the message regardless of status.
 	codeExpiredVersionStamp = "0x80044352"
 	msgExpiredVersionStamp  = "version stamp associated with the client has expired"
+
+	// codeDuplicateRecord is ErrorCodes.DuplicateRecord; the status-code
+	// table maps it to 412 (reference §2). The message is matched too, as
+	// the reference quotes the message but not the code.
+	codeDuplicateRecord = "0x80040237"
+	msgDuplicateRecord  = "record with matching key values already exists"
 
 	// Service protection codes (reference §5).
 	codeThrottleRequests    = "0x80072322"
@@ -71,6 +82,9 @@ func (e *Error) Is(target error) bool {
 		return e.StatusCode == http.StatusNotFound
 	case ErrPreconditionFailed:
 		return e.StatusCode == http.StatusPreconditionFailed
+	case ErrAlreadyExists:
+		return strings.EqualFold(e.Code, codeDuplicateRecord) ||
+			strings.Contains(strings.ToLower(e.Message), msgDuplicateRecord)
 	case ErrPrivilegeDenied:
 		return e.StatusCode == http.StatusForbidden
 	case ErrThrottled:

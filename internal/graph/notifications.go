@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 )
 
 // ErrMalformedNotification is wrapped by ParseNotificationCollection errors.
@@ -20,38 +21,72 @@ var ErrMalformedNotification = errors.New("graph: malformed notification")
 // lifecycleEvent, and change notifications must name their resource.
 // Values are not checked against our store: clientState comparison is the
 // caller's job.
+//
+// The body is decoded once: the top-level object is walked token by token
+// and "value" decoded straight into the typed items (no intermediate map or
+// raw copies). Keys match as encoding/json matches struct fields (case
+// insensitively, the last one winning), and "value" must also appear
+// spelled exactly so. An item that is not an object fails to decode or
+// lacks its subscriptionId.
 func ParseNotificationCollection(body []byte) (*ChangeNotificationCollection, error) {
 	fail := func(format string, args ...any) error {
 		return fmt.Errorf("%w: %s", ErrMalformedNotification, fmt.Sprintf(format, args...))
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
-	var top map[string]json.RawMessage
-	if err := dec.Decode(&top); err != nil {
+	tok, err := dec.Token()
+	switch {
+	case err != nil:
 		return nil, fail("%v", err)
-	}
-	if top == nil {
+	case tok == nil:
 		return nil, fail("body is null")
+	case tok != json.Delim('{'):
+		return nil, fail("body is not a JSON object")
+	}
+	var coll ChangeNotificationCollection
+	sawValue := false
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil, fail("%v", err)
+		}
+		key, _ := tok.(string)
+		switch {
+		case strings.EqualFold(key, "value"):
+			var items []ChangeNotification
+			if err := dec.Decode(&items); err != nil {
+				return nil, fail("%v", err)
+			}
+			if key == "value" {
+				if items == nil {
+					return nil, fail(`"value" must be an array`)
+				}
+				sawValue = true
+			}
+			coll.Value = items
+		case strings.EqualFold(key, "validationTokens"):
+			var tokens []string
+			if err := dec.Decode(&tokens); err != nil {
+				return nil, fail("%v", err)
+			}
+			coll.ValidationTokens = tokens
+		default:
+			var skip json.RawMessage
+			if err := dec.Decode(&skip); err != nil {
+				return nil, fail("%v", err)
+			}
+		}
+	}
+	if _, err := dec.Token(); err != nil { // the closing brace
+		return nil, fail("%v", err)
 	}
 	if _, err := dec.Token(); err != io.EOF {
 		return nil, fail("trailing data after the JSON object")
 	}
-	rawValue, ok := top["value"]
-	if !ok {
+	if !sawValue {
 		return nil, fail(`missing "value"`)
-	}
-	var items []json.RawMessage
-	if err := json.Unmarshal(rawValue, &items); err != nil || items == nil {
-		return nil, fail(`"value" must be an array`)
-	}
-	var coll ChangeNotificationCollection
-	if err := json.Unmarshal(body, &coll); err != nil {
-		return nil, fail("%v", err)
 	}
 	for i := range coll.Value {
 		n := &coll.Value[i]
-		if !isObject(items[i]) {
-			return nil, fail("value[%d] is not an object", i)
-		}
 		switch {
 		case n.SubscriptionID == "":
 			return nil, fail("value[%d]: missing subscriptionId", i)
@@ -74,9 +109,4 @@ func ParseNotificationCollection(body []byte) (*ChangeNotificationCollection, er
 		}
 	}
 	return &coll, nil
-}
-
-func isObject(raw json.RawMessage) bool {
-	raw = bytes.TrimSpace(raw)
-	return len(raw) > 0 && raw[0] == '{'
 }

@@ -132,7 +132,9 @@ func TestDateTimeTimeZone(t *testing.T) {
 		{DateTimeTimeZone{"2026-07-01T09:00:00.0000000", "GMT Standard Time"}, time.Date(2026, 7, 1, 8, 0, 0, 0, time.UTC)},
 		{DateTimeTimeZone{"2026-12-01T09:00:00.0000000", "Central Europe Standard Time"}, time.Date(2026, 12, 1, 8, 0, 0, 0, time.UTC)},
 		{DateTimeTimeZone{"2026-12-01T09:00:00.0000000", "Europe/Helsinki"}, time.Date(2026, 12, 1, 7, 0, 0, 0, time.UTC)},
-		{DateTimeTimeZone{"2026-12-01T09:00:00Z", "Pacific Standard Time"}, time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)}, // explicit offset wins
+		{DateTimeTimeZone{"2026-12-01T09:00:00.0000000", "New Zealand Standard Time"}, time.Date(2026, 11, 30, 20, 0, 0, 0, time.UTC)}, // NZDT
+		{DateTimeTimeZone{"2026-12-01T09:00:00.0000000", "pacific standard time"}, time.Date(2026, 12, 1, 17, 0, 0, 0, time.UTC)},      // case-insensitive
+		{DateTimeTimeZone{"2026-12-01T09:00:00Z", "Pacific Standard Time"}, time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)},              // explicit offset wins
 	}
 	for _, tt := range tests {
 		got, err := tt.in.Time()

@@ -71,7 +71,35 @@ var windowsZones = map[string]string{
 	"Tokyo Standard Time":            "Asia/Tokyo",
 	"Singapore Standard Time":        "Asia/Singapore",
 	"AUS Eastern Standard Time":      "Australia/Sydney",
+
+	// The rest of the names the emulator knows.
+	"Turkey Standard Time":            "Europe/Istanbul",
+	"Israel Standard Time":            "Asia/Jerusalem",
+	"South Africa Standard Time":      "Africa/Johannesburg",
+	"Arabian Standard Time":           "Asia/Dubai",
+	"New Zealand Standard Time":       "Pacific/Auckland",
+	"Atlantic Standard Time":          "America/Halifax",
+	"E. South America Standard Time":  "America/Sao_Paulo",
+	"SA Pacific Standard Time":        "America/Bogota",
+	"Central Standard Time (Mexico)":  "America/Mexico_City",
+	"Canada Central Standard Time":    "America/Regina",
+	"Newfoundland Standard Time":      "America/St_Johns",
+	"W. Australia Standard Time":      "Australia/Perth",
+	"Korea Standard Time":             "Asia/Seoul",
+	"SE Asia Standard Time":           "Asia/Bangkok",
+	"Egypt Standard Time":             "Africa/Cairo",
+	"W. Central Africa Standard Time": "Africa/Lagos",
 }
+
+// windowsZonesFold is windowsZones keyed by lower-case name: Exchange
+// matches Windows zone names case-insensitively.
+var windowsZonesFold = func() map[string]string {
+	m := make(map[string]string, len(windowsZones))
+	for k, v := range windowsZones {
+		m[strings.ToLower(k)] = v
+	}
+	return m
+}()
 
 // LoadZone resolves a Graph timeZone value: "" and "UTC" are UTC, known
 // Windows ids map to IANA, anything else is tried as an IANA name.
@@ -80,7 +108,7 @@ func LoadZone(name string) (*time.Location, error) {
 	if name == "" || strings.EqualFold(name, "UTC") {
 		return time.UTC, nil
 	}
-	if iana, ok := windowsZones[name]; ok {
+	if iana, ok := windowsZonesFold[strings.ToLower(name)]; ok {
 		name = iana
 	}
 	loc, err := time.LoadLocation(name)

@@ -166,18 +166,23 @@ func (s *Server) graphNotifications(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusAccepted)
 }
 
-// graphItem turns one verified item into an inbox row. The payload is the
-// item alone, without its clientState: the secret is not stored.
+// graphItem turns one verified item into an inbox row. A change
+// notification's row carries every field processing uses (subscription,
+// mailbox, event id, change type, etag), so its raw JSON is not stored: it
+// was most of the row's bytes, written to the WAL on the intake's critical
+// path. A lifecycle item keeps its payload, without its clientState (the
+// secret is not stored).
 func graphItem(n *graph.ChangeNotification, sub store.Subscription, source store.Source, now time.Time) store.Notification {
-	n.ClientState = ""
-	payload, _ := json.Marshal(n) // marshalling a parsed struct cannot fail
 	row := store.Notification{
 		Source:         source,
 		SubscriptionID: sub.ID,
 		Mailbox:        sub.Mailbox,
 		ChangeType:     n.ChangeType,
-		Payload:        payload,
 		ReceivedAt:     now,
+	}
+	if source == store.SourceGraphLifecycle {
+		n.ClientState = ""
+		row.Payload, _ = json.Marshal(n) // marshalling a parsed struct cannot fail
 	}
 	if n.ResourceData != nil {
 		row.ItemID = n.ResourceData.ID
@@ -186,7 +191,7 @@ func graphItem(n *graph.ChangeNotification, sub store.Subscription, source store
 	// The key leads with the subscription and item rather than a hash, so
 	// new keys land near each other in the unique index instead of dirtying
 	// a random page per row (measured: the index, not fsync, bounded intake).
-	row.DedupeKey = "g|" + sub.ID + "|" + row.ItemID + "|" + n.ChangeType + "|" + row.ETag
+	row.DedupeKey = dedupeKey(sub.ID)[:8] + dedupeKey(row.ItemID, n.ChangeType, row.ETag)[:24]
 	if source == store.SourceGraphLifecycle {
 		// Lifecycle items carry no version: a retry of the same item within
 		// ten minutes is one event, a later one is a new event.
@@ -215,7 +220,7 @@ func (s *Server) dataverseNotifications(w http.ResponseWriter, r *http.Request) 
 		return
 	}
 	switch rec.PrimaryEntityName {
-	case "bookableresource", "bookableresourcebooking":
+	case "bookableresource", "bookableresourcebooking", "msdyn_workorder":
 	default:
 		// A step registered for something we don't sync: acknowledge, store nothing.
 		s.metrics.NotificationsReceived.WithLabelValues("dataverse", "ignored").Inc()

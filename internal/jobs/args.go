@@ -8,17 +8,14 @@ import (
 // Job kinds. They are stored in river_job.kind: never rename one that may
 // still be queued.
 const (
-	KindProcessNotifications = "process_notifications"
-	KindRenewSubscriptions   = "renew_subscriptions"
-	KindCatchupMailbox       = "catchup_mailbox"
-	KindPollDataverse        = "poll_dataverse"
+	KindRenewSubscriptions = "renew_subscriptions"
+	KindCatchupMailbox     = "catchup_mailbox"
+	KindPollDataverse      = "poll_dataverse"
 )
 
-// Queues. Intake work gets its own queue so a slow catch-up or renewal run
-// can't hold back processing of fresh notifications.
+// Queues. Notifications have none: the inbox is their queue (Inbox).
 const (
-	QueueNotifications = "notifications"
-	QueueMaintenance   = river.QueueDefault
+	QueueMaintenance = river.QueueDefault
 )
 
 // uniqueWhileQueued makes a job unique among jobs not yet finished: River's
@@ -35,16 +32,6 @@ func uniqueWhileQueued(byArgs bool) river.UniqueOpts {
 			rivertype.JobStateScheduled,
 		},
 	}
-}
-
-// ProcessNotificationsArgs names inbox rows committed together by the intake.
-type ProcessNotificationsArgs struct {
-	IDs []int64 `json:"ids"`
-}
-
-func (ProcessNotificationsArgs) Kind() string { return KindProcessNotifications }
-func (ProcessNotificationsArgs) InsertOpts() river.InsertOpts {
-	return river.InsertOpts{Queue: QueueNotifications}
 }
 
 // RenewSubscriptionsArgs runs the subscription renewal pass (periodic).
@@ -74,3 +61,7 @@ func (PollDataverseArgs) Kind() string { return KindPollDataverse }
 func (PollDataverseArgs) InsertOpts() river.InsertOpts {
 	return river.InsertOpts{Queue: QueueMaintenance, UniqueOpts: uniqueWhileQueued(false)}
 }
+
+// UniqueWhileQueued is the uniqueness of this package's periodic jobs, for
+// periodic jobs defined elsewhere (Config.PeriodicJobs).
+func UniqueWhileQueued(byArgs bool) river.UniqueOpts { return uniqueWhileQueued(byArgs) }

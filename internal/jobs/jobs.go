@@ -2,7 +2,10 @@
 // database as the store, with one code path for both backends:
 // river.Client[*sql.Tx] over riversqlite (SQLite) or riverdatabasesql with a
 // pgx listener (Postgres). Job arguments can therefore be inserted in the
-// same *sql.Tx as store writes (InsertTx, EnqueueNotifications).
+// same *sql.Tx as store writes (InsertTx).
+//
+// Notifications are not River jobs: the inbox is their queue, worked by
+// Inbox (inbox.go).
 package jobs
 
 import (
@@ -26,17 +29,11 @@ import (
 
 // Handlers are the work the caller plugs in. A nil handler leaves its job
 // kind unregistered (inserting it fails with river.UnknownJobKindError) and
-// its periodic job unscheduled, except ProcessNotifications, whose rows are
-// then just marked processed.
+// its periodic job unscheduled. Notifications are processed by Inbox.
 type Handlers struct {
-	// ProcessNotifications receives the still-unprocessed rows of one
-	// process_notifications job. Returning nil marks them processed; an error
-	// makes River retry the job with backoff. It may mark rows processed
-	// itself (store.MarkNotificationsProcessed) to keep partial progress.
-	ProcessNotifications func(ctx context.Context, ns []store.Notification) error
-	RenewSubscriptions   func(ctx context.Context) error
-	CatchupMailbox       func(ctx context.Context, args CatchupMailboxArgs) error
-	PollDataverse        func(ctx context.Context) error
+	RenewSubscriptions func(ctx context.Context) error
+	CatchupMailbox     func(ctx context.Context, args CatchupMailboxArgs) error
+	PollDataverse      func(ctx context.Context) error
 }
 
 // Defaults for Config.
@@ -116,7 +113,6 @@ func New(ctx context.Context, st *store.Store, cfg Config) (*Queue, error) {
 	q := &Queue{store: st, log: cfg.Logger, stopWait: cfg.StopTimeout}
 
 	workers := river.NewWorkers()
-	river.AddWorker(workers, river.WorkFunc(q.processNotifications(cfg.Handlers.ProcessNotifications)))
 	var periodic []*river.PeriodicJob
 	if h := cfg.Handlers.RenewSubscriptions; h != nil {
 		river.AddWorker(workers, river.WorkFunc(func(ctx context.Context, _ *river.Job[RenewSubscriptionsArgs]) error {
@@ -154,8 +150,7 @@ func New(ctx context.Context, st *store.Store, cfg Config) (*Queue, error) {
 		RetryPolicy:       cfg.RetryPolicy,
 		FetchPollInterval: cfg.FetchPollInterval,
 		Queues: map[string]river.QueueConfig{
-			QueueNotifications: {MaxWorkers: cfg.MaxWorkers},
-			QueueMaintenance:   {MaxWorkers: cfg.MaxWorkers},
+			QueueMaintenance: {MaxWorkers: cfg.MaxWorkers},
 		},
 		Test: cfg.Test,
 	}
@@ -192,43 +187,6 @@ func New(ctx context.Context, st *store.Store, cfg Config) (*Queue, error) {
 	}
 	q.client = client
 	return q, nil
-}
-
-// processNotifications builds the process_notifications worker around the
-// injected handler.
-func (q *Queue) processNotifications(handle func(context.Context, []store.Notification) error) func(context.Context, *river.Job[ProcessNotificationsArgs]) error {
-	return func(ctx context.Context, job *river.Job[ProcessNotificationsArgs]) error {
-		rows, err := q.store.GetNotifications(ctx, q.store.DB(), job.Args.IDs)
-		if err != nil {
-			return err
-		}
-		// A retried job skips rows an earlier attempt (or the handler) finished.
-		pending := rows[:0]
-		for _, n := range rows {
-			if n.ProcessedAt == nil {
-				pending = append(pending, n)
-			}
-		}
-		if len(pending) == 0 {
-			return nil
-		}
-		if handle != nil {
-			if err := handle(ctx, pending); err != nil {
-				return fmt.Errorf("jobs: processing %d notifications: %w", len(pending), err)
-			}
-		}
-		ids := make([]int64, len(pending))
-		for i, n := range pending {
-			ids[i] = n.ID
-		}
-		marked, err := q.store.MarkNotificationsProcessed(ctx, q.store.DB(), ids, q.store.Now())
-		if err != nil {
-			return err
-		}
-		q.log.DebugContext(ctx, "jobs: processed notifications",
-			slog.Int64("job_id", job.ID), slog.Int("rows", len(pending)), slog.Int64("marked", marked))
-		return nil
-	}
 }
 
 // Start starts working jobs and, when elected leader, enqueuing periodic jobs.
@@ -302,15 +260,6 @@ func (q *Queue) Insert(ctx context.Context, args river.JobArgs, opts *river.Inse
 	}
 	return res, nil
 }
-
-// EnqueueNotifications is a store.EnqueueFunc: one process_notifications job
-// per intake commit, naming its new rows.
-func (q *Queue) EnqueueNotifications(ctx context.Context, tx *sql.Tx, ids []int64) error {
-	_, err := q.InsertTx(ctx, tx, ProcessNotificationsArgs{IDs: ids}, nil)
-	return err
-}
-
-var _ store.EnqueueFunc = (*Queue)(nil).EnqueueNotifications
 
 // Stats counts jobs by state, for /readyz and metrics.
 type Stats struct {

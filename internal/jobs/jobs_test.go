@@ -84,32 +84,31 @@ func countJobs(t *testing.T, st *store.Store, kind string) int {
 	return n
 }
 
+// TestTransactionalInsert: a job inserted in a store transaction exists
+// only if the transaction commits.
 func TestTransactionalInsert(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, st *store.Store) {
 		ctx := context.Background()
 		var mu sync.Mutex
 		var handled []string
 		q := newQueue(t, st, jobs.Config{Handlers: jobs.Handlers{
-			ProcessNotifications: func(ctx context.Context, ns []store.Notification) error {
+			CatchupMailbox: func(ctx context.Context, args jobs.CatchupMailboxArgs) error {
 				mu.Lock()
 				defer mu.Unlock()
-				for _, n := range ns {
-					handled = append(handled, n.ItemID)
-				}
+				handled = append(handled, args.Mailbox)
 				return nil
 			},
 		}})
 		events, cancel := q.Client().Subscribe(river.EventKindJobCompleted)
 		defer cancel()
 
-		insert := func(item string, commit bool) {
+		insert := func(mailbox string, commit bool) {
 			errRollback := errors.New("rollback")
 			err := st.InTx(ctx, func(tx *sql.Tx) error {
-				res, err := st.InsertNotifications(ctx, tx, []store.Notification{{Source: store.SourceGraph, ItemID: item, ETag: "1"}})
-				if err != nil {
+				if err := st.SetSyncState(ctx, tx, "k-"+mailbox, "v"); err != nil {
 					return err
 				}
-				if err := q.EnqueueNotifications(ctx, tx, res.NewIDs()); err != nil {
+				if _, err := q.InsertTx(ctx, tx, jobs.CatchupMailboxArgs{Mailbox: mailbox}, nil); err != nil {
 					return err
 				}
 				if !commit {
@@ -118,16 +117,16 @@ func TestTransactionalInsert(t *testing.T) {
 				return nil
 			})
 			if commit && err != nil || !commit && !errors.Is(err, errRollback) {
-				t.Fatalf("insert %s: %v", item, err)
+				t.Fatalf("insert %s: %v", mailbox, err)
 			}
 		}
 		insert("rolled-back", false)
-		if n := countJobs(t, st, jobs.KindProcessNotifications); n != 0 {
+		if n := countJobs(t, st, jobs.KindCatchupMailbox); n != 0 {
 			t.Fatalf("%d jobs exist after rollback; a rolled-back job must never exist to run", n)
 		}
 		insert("committed", true)
 		start(t, q)
-		waitEvents(t, events, 1, ofKind(jobs.KindProcessNotifications))
+		waitEvents(t, events, 1, ofKind(jobs.KindCatchupMailbox))
 
 		mu.Lock()
 		got := fmt.Sprint(handled)
@@ -135,81 +134,12 @@ func TestTransactionalInsert(t *testing.T) {
 		if got != "[committed]" {
 			t.Errorf("handled %s, want [committed]", got)
 		}
-		if n, err := st.CountUnprocessedNotifications(ctx, st.DB()); err != nil || n != 0 {
-			t.Errorf("unprocessed = %d, %v; want 0", n, err)
-		}
 		stats, err := q.Stats(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if stats.Completed != 1 || stats.Depth() != 0 {
 			t.Errorf("Stats = %+v, want 1 completed and nothing queued", stats)
-		}
-	})
-}
-
-// TestIntakeEndToEnd wires the store's group-commit intake to River: every
-// submitted notification ends up processed exactly once.
-func TestIntakeEndToEnd(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, st *store.Store) {
-		ctx := context.Background()
-		var mu sync.Mutex
-		seen := map[int64]int{}
-		q := newQueue(t, st, jobs.Config{Handlers: jobs.Handlers{
-			ProcessNotifications: func(ctx context.Context, ns []store.Notification) error {
-				mu.Lock()
-				defer mu.Unlock()
-				for _, n := range ns {
-					seen[n.ID]++
-				}
-				return nil
-			},
-		}})
-		events, cancel := q.Client().Subscribe(river.EventKindJobCompleted)
-		defer cancel()
-		in, err := store.NewIntake(st, store.IntakeConfig{Enqueue: q.EnqueueNotifications})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := in.Start(ctx); err != nil {
-			t.Fatal(err)
-		}
-		defer in.Stop()
-		start(t, q)
-
-		const submitters, each = 8, 10
-		var wg sync.WaitGroup
-		for g := range submitters {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for i := range each {
-					n := store.Notification{Source: store.SourceGraph, SubscriptionID: "s", ItemID: fmt.Sprintf("e-%d-%d", g, i), ETag: "1"}
-					if _, err := in.Submit(ctx, []store.Notification{n, n}); err != nil {
-						t.Errorf("Submit: %v", err)
-					}
-				}
-			}()
-		}
-		wg.Wait()
-		jobsInserted := countJobs(t, st, jobs.KindProcessNotifications)
-		if jobsInserted > submitters*each {
-			t.Errorf("%d jobs for %d submissions; want at most one per commit", jobsInserted, submitters*each)
-		}
-		waitEvents(t, events, jobsInserted, ofKind(jobs.KindProcessNotifications))
-
-		mu.Lock()
-		defer mu.Unlock()
-		if len(seen) != submitters*each {
-			t.Errorf("handled %d distinct rows, want %d", len(seen), submitters*each)
-		}
-		for id, n := range seen {
-			if n != 1 {
-				t.Errorf("row %d handled %d times", id, n)
-			}
-		}
-		if n, err := st.CountUnprocessedNotifications(ctx, st.DB()); err != nil || n != 0 {
-			t.Errorf("unprocessed = %d, %v; want 0", n, err)
 		}
 	})
 }
@@ -273,14 +203,14 @@ type hourRetry struct{}
 
 func (hourRetry) NextRetry(job *rivertype.JobRow) time.Time { return time.Now().Add(time.Hour) }
 
-// TestFailuresRetryAndDiscard checks that a failing handler leaves rows
-// unprocessed, and that Stats reports retryable and dead (discarded) jobs.
+// TestFailuresRetryAndDiscard checks that Stats reports retryable and
+// dead (discarded) jobs.
 func TestFailuresRetryAndDiscard(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, st *store.Store) {
 		ctx := context.Background()
 		q := newQueue(t, st, jobs.Config{
 			Handlers: jobs.Handlers{
-				ProcessNotifications: func(context.Context, []store.Notification) error { return errors.New("graph unavailable") },
+				CatchupMailbox: func(context.Context, jobs.CatchupMailboxArgs) error { return errors.New("graph unavailable") },
 			},
 			// River makes a retry due within a few seconds "available" at
 			// once; back off an hour so the job stays visibly retryable.
@@ -290,21 +220,13 @@ func TestFailuresRetryAndDiscard(t *testing.T) {
 		defer cancel()
 
 		for i, maxAttempts := range []int{1, 0} { // 0: River's default (25)
-			err := st.InTx(ctx, func(tx *sql.Tx) error {
-				res, err := st.InsertNotifications(ctx, tx, []store.Notification{{Source: store.SourceGraph, ItemID: fmt.Sprint(i)}})
-				if err != nil {
-					return err
-				}
-				_, err = q.InsertTx(ctx, tx, jobs.ProcessNotificationsArgs{IDs: res.NewIDs()}, &river.InsertOpts{MaxAttempts: maxAttempts})
-				return err
-			})
-			if err != nil {
+			if _, err := q.Insert(ctx, jobs.CatchupMailboxArgs{Mailbox: fmt.Sprint("u", i)}, &river.InsertOpts{MaxAttempts: maxAttempts}); err != nil {
 				t.Fatal(err)
 			}
 		}
 		start(t, q)
 		states := map[rivertype.JobState]int{}
-		for _, ev := range waitEvents(t, events, 2, ofKind(jobs.KindProcessNotifications)) {
+		for _, ev := range waitEvents(t, events, 2, ofKind(jobs.KindCatchupMailbox)) {
 			states[ev.Job.State]++
 			if len(ev.Job.Errors) != 1 {
 				t.Errorf("job %d has %d recorded errors, want 1", ev.Job.ID, len(ev.Job.Errors))
@@ -312,9 +234,6 @@ func TestFailuresRetryAndDiscard(t *testing.T) {
 		}
 		if states[rivertype.JobStateDiscarded] != 1 || states[rivertype.JobStateRetryable] != 1 {
 			t.Errorf("job states after failure = %v, want one discarded and one retryable", states)
-		}
-		if n, err := st.CountUnprocessedNotifications(ctx, st.DB()); err != nil || n != 2 {
-			t.Errorf("unprocessed = %d, %v; want 2", n, err)
 		}
 		stats, err := q.Stats(ctx)
 		if err != nil {

@@ -12,12 +12,14 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/bookingsync/bookingsync/internal/config"
 	"github.com/bookingsync/bookingsync/internal/dataverse"
 	"github.com/bookingsync/bookingsync/internal/emulator"
 	"github.com/bookingsync/bookingsync/internal/service"
 	"github.com/bookingsync/bookingsync/internal/subscriptions"
+	"github.com/bookingsync/bookingsync/internal/sync/d365"
 )
 
 // Sandbox is the emulated tenant and the service, wired together in one
@@ -41,6 +43,19 @@ type Options struct {
 	Logger   *slog.Logger
 	// Env are extra BOOKINGSYNC_* settings applied on top of the sandbox's.
 	Env []string
+
+	// RenewInterval is the period of the service's renewal job (default 5m).
+	RenewInterval time.Duration
+	// SubscriptionLifetime shrinks the Graph subscription lifetime below the
+	// 45 minutes graph.subscription_lifetime may not go under (see
+	// service.Options.SubscriptionLifetime), so renewal can be watched end to
+	// end in seconds. Unless Emulator.Graph.MinSubscriptionSeconds is set, the
+	// emulator's floor is lowered to match (it would otherwise raise every
+	// request to 45 minutes, as Graph does).
+	SubscriptionLifetime time.Duration
+	// NoBookingWebhooks registers no webhook steps for bookings and work
+	// orders, so tests can prove change tracking alone keeps calendars right.
+	NoBookingWebhooks bool
 }
 
 // Start starts the emulator with demo data, configures the service
@@ -65,6 +80,9 @@ func Start(ctx context.Context, o Options) (*Sandbox, error) {
 	}
 	if o.Emulator.CAOut == "" {
 		o.Emulator.CAOut = filepath.Join(o.DataDir, "emulator-ca.pem")
+	}
+	if l := o.SubscriptionLifetime; l > 0 && o.Emulator.Graph.MinSubscriptionSeconds == 0 {
+		o.Emulator.Graph.MinSubscriptionSeconds = max(int(l/time.Second), 1)
 	}
 	if o.Emulator.Logger == nil {
 		o.Emulator.Logger = log.With("component", "emulator")
@@ -104,13 +122,14 @@ func Start(ctx context.Context, o Options) (*Sandbox, error) {
 		log.Warn(w)
 	}
 	sb.Config = cfg
-	svc, err := service.New(ctx, service.Options{Config: cfg, Logger: log.With("component", "service")})
+	svc, err := service.New(ctx, service.Options{Config: cfg, Logger: log.With("component", "service"),
+		RenewInterval: o.RenewInterval, SubscriptionLifetime: o.SubscriptionLifetime})
 	if err != nil {
 		emu.Stop()
 		return nil, err
 	}
 	sb.Service = svc
-	if err := registerWebhooks(ctx, svc.Dataverse, cfg, sb.WebhookKey); err != nil {
+	if err := registerWebhooks(ctx, svc.Dataverse, cfg, sb.WebhookKey, !o.NoBookingWebhooks); err != nil {
 		svc.Stop()
 		emu.Stop()
 		return nil, fmt.Errorf("register Dataverse webhooks: %w", err)
@@ -133,7 +152,7 @@ func (sb *Sandbox) Stop() {
 // Registration Tool would in a real org: bookable resource updates of the
 // enrollment columns only (so our own status write-back is never sent to
 // us), and create/update/delete of bookings with a pre-image for deletes.
-func registerWebhooks(ctx context.Context, dv *dataverse.Client, cfg *config.Config, key string) error {
+func registerWebhooks(ctx context.Context, dv *dataverse.Client, cfg *config.Config, key string, bookings bool) error {
 	resourceCols := subscriptions.EnrollmentColumns(cfg.Dataverse.OptInColumn)
 	specs := []dataverse.WebhookSpec{
 		{
@@ -144,12 +163,24 @@ func registerWebhooks(ctx context.Context, dv *dataverse.Client, cfg *config.Con
 		{
 			Name: "bookingsync bookings", URL: cfg.DataverseWebhookURL(), Auth: dataverse.AuthWebhookKey, AuthValue: key,
 			Entity: "bookableresourcebooking",
+			// The post image's versionnumber lets the service recognise the
+			// webhook about its own write without reading the booking.
 			Steps: []dataverse.StepSpec{
-				{Message: "Create"},
-				{Message: "Update"},
+				{Message: "Create", Images: []dataverse.ImageSpec{{Alias: "post", Type: dataverse.PostImage, Attributes: []string{"versionnumber"}}}},
+				{Message: "Update", Images: []dataverse.ImageSpec{{Alias: "post", Type: dataverse.PostImage, Attributes: []string{"versionnumber"}}}},
 				{Message: "Delete", Images: []dataverse.ImageSpec{{Alias: "pre", Type: dataverse.PreImage}}},
 			},
 		},
+		{
+			// Work-order edits change the events of its bookings, though
+			// the booking rows do not change: only the columns events show.
+			Name: "bookingsync work orders", URL: cfg.DataverseWebhookURL(), Auth: dataverse.AuthWebhookKey, AuthValue: key,
+			Entity: "msdyn_workorder",
+			Steps:  []dataverse.StepSpec{{Message: "Update", FilteringAttributes: d365.WorkOrderColumns()}},
+		},
+	}
+	if !bookings {
+		specs = specs[:1]
 	}
 	for _, spec := range specs {
 		if _, err := dv.EnsureWebhook(ctx, spec); err != nil {

@@ -146,7 +146,7 @@ func adminCall(t *testing.T, sb *Sandbox, method, path string, out any) {
 func inboxCount(t *testing.T, sb *Sandbox) int {
 	t.Helper()
 	var n int
-	if err := sb.Service.Store.DB().QueryRow(`SELECT COUNT(*) FROM notifications WHERE source = 'graph'`).Scan(&n); err != nil {
+	if err := sb.Service.Store.InboxReadDB().QueryRow(`SELECT COUNT(*) FROM notifications WHERE source = 'graph'`).Scan(&n); err != nil {
 		t.Fatal(err)
 	}
 	return n

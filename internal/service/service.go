@@ -18,6 +18,7 @@ import (
 	"github.com/bookingsync/bookingsync/internal/azauth"
 	"github.com/bookingsync/bookingsync/internal/config"
 	"github.com/bookingsync/bookingsync/internal/dataverse"
+	"github.com/bookingsync/bookingsync/internal/engine"
 	"github.com/bookingsync/bookingsync/internal/graph"
 	"github.com/bookingsync/bookingsync/internal/httpapi"
 	"github.com/bookingsync/bookingsync/internal/httpx"
@@ -25,6 +26,7 @@ import (
 	"github.com/bookingsync/bookingsync/internal/metrics"
 	"github.com/bookingsync/bookingsync/internal/store"
 	"github.com/bookingsync/bookingsync/internal/subscriptions"
+	"github.com/bookingsync/bookingsync/internal/sync/d365"
 )
 
 // Options are what New needs besides the configuration.
@@ -37,9 +39,14 @@ type Options struct {
 	// (tests, the sandbox).
 	Credential azcore.TokenCredential
 	HTTPClient *http.Client
-	// RenewInterval and OptInPollInterval schedule the periodic jobs
-	// (defaults 5 minutes and the configuration's optin_poll_interval).
+	// RenewInterval is the period of the renewal job (default 5 minutes).
 	RenewInterval time.Duration
+	// SubscriptionLifetime, if set, replaces graph.subscription_lifetime and
+	// may go below Graph's 45-minute floor, which the configuration refuses:
+	// end-to-end tests run against an emulator whose min_subscription_seconds
+	// is lowered, so renewal happens in seconds. Not a configuration key, so
+	// no deployment can set it; real Graph would raise it to 45 minutes anyway.
+	SubscriptionLifetime time.Duration
 }
 
 // Service is a running bookingsync.
@@ -50,12 +57,16 @@ type Service struct {
 
 	Store     *store.Store
 	Intake    *store.Intake
+	Inbox     *jobs.Inbox
 	Queue     *jobs.Queue
 	Graph     *graph.Client
 	Dataverse *dataverse.Client
 	Manager   *subscriptions.Manager
 	Enroller  *subscriptions.Enroller
+	Engine    *engine.Engine
 	API       *httpapi.Server
+
+	bookings *d365.Source
 
 	public, admin *httpapi.Listener
 	subs          *subscriptionIndex
@@ -112,11 +123,16 @@ func New(ctx context.Context, opts Options) (*Service, error) {
 	s.subs = &subscriptionIndex{store: st}
 
 	adapter := subscriptions.StoreAdapter{S: st}
+	lifetime, minLifetime := cfg.Graph.SubscriptionLifetime, time.Duration(0)
+	if opts.SubscriptionLifetime > 0 {
+		lifetime, minLifetime = opts.SubscriptionLifetime, opts.SubscriptionLifetime
+	}
 	s.Manager = subscriptions.New(subscriptions.Config{
 		NotificationURL:    cfg.NotificationURL(),
 		LifecycleURL:       cfg.LifecycleURL(),
-		Lifetime:           cfg.Graph.SubscriptionLifetime,
-		RenewWhenRemaining: renewFraction(cfg),
+		Lifetime:           lifetime,
+		RenewWhenRemaining: renewFraction(cfg.Graph.RenewWhenRemaining, lifetime),
+		MinLifetime:        minLifetime,
 	}, gc, adapter, log.With("component", "subscriptions"), m, nil)
 	s.Manager.OnChange = s.subs.invalidate
 	s.Enroller = subscriptions.NewEnroller(subscriptions.EnrollConfig{
@@ -124,6 +140,11 @@ func New(ctx context.Context, opts Options) (*Service, error) {
 		NotAllowed: cfg.Dataverse.OptInNotAllowed, StatusColumn: cfg.Dataverse.StatusColumn,
 	}, dc, s.Manager, adapter, log.With("component", "enroll"))
 	s.Manager.OnAlert = s.Enroller.ReportRenewalFailure
+	s.bookings = d365.New(dc, d365.Options{OrgURL: cfg.Dataverse.OrgURL})
+	if s.Engine, err = s.newEngine(); err != nil {
+		st.Close()
+		return nil, err
+	}
 
 	renewEvery := opts.RenewInterval
 	if renewEvery <= 0 {
@@ -132,18 +153,24 @@ func New(ctx context.Context, opts Options) (*Service, error) {
 	q, err := jobs.New(ctx, st, jobs.Config{
 		Logger: log.With("component", "jobs"),
 		Handlers: jobs.Handlers{
-			ProcessNotifications: s.processNotifications,
-			RenewSubscriptions:   s.renewSubscriptions,
-			CatchupMailbox:       s.catchupMailbox,
-			PollDataverse:        s.Enroller.ReconcileAll,
+			RenewSubscriptions: s.renewSubscriptions,
+			CatchupMailbox:     s.catchupMailbox,
+			PollDataverse:      s.Enroller.ReconcileAll,
 		},
 		RenewInterval:         renewEvery,
 		PollDataverseInterval: cfg.Dataverse.OptInPollInterval,
 		Register: func(w *river.Workers) error {
+			if err := s.syncJobs(w); err != nil {
+				return err
+			}
 			return river.AddWorkerSafely(w, river.WorkFunc(func(ctx context.Context, job *river.Job[ReconcileResourceArgs]) error {
-				return s.Enroller.Reconcile(ctx, job.Args.ResourceID)
+				if err := s.Enroller.Reconcile(ctx, job.Args.ResourceID); err != nil {
+					return err
+				}
+				return s.afterReconcile(ctx, job.Args.ResourceID)
 			}))
 		},
+		PeriodicJobs: s.syncPeriodicJobs(),
 	})
 	if err != nil {
 		st.Close()
@@ -154,7 +181,9 @@ func New(ctx context.Context, opts Options) (*Service, error) {
 		_, err := q.Insert(ctx, jobs.CatchupMailboxArgs{Mailbox: mailbox, Reason: reason}, nil)
 		return err
 	}
-	in, err := store.NewIntake(st, store.IntakeConfig{Enqueue: q.EnqueueNotifications, Logger: log.With("component", "intake")})
+	s.Inbox = jobs.NewInbox(st, jobs.InboxConfig{ProcessNotifications: s.processNotifications,
+		Logger: log.With("component", "inbox"), Registerer: m.Registry})
+	in, err := store.NewIntake(st, store.IntakeConfig{Stored: s.Inbox.Wake, Logger: log.With("component", "intake")})
 	if err != nil {
 		st.Close()
 		return nil, err
@@ -186,11 +215,13 @@ func New(ctx context.Context, opts Options) (*Service, error) {
 // credential builds the token credential the configuration describes.
 func credential(cfg *config.Config) (azcore.TokenCredential, error) {
 	a := cfg.Azure
+	// Certificate is BOOKINGSYNC_AZURE_CERTIFICATE or what Load read from
+	// azure.certificate_file: one form for both.
 	return azauth.NewCredential(azauth.Config{
 		TenantID:                a.TenantID,
 		ClientID:                a.ClientID,
 		ClientSecret:            a.ClientSecret.Reveal(),
-		CertificatePath:         a.CertificateFile,
+		Certificate:             []byte(a.Certificate.Reveal()),
 		CertificatePassword:     a.CertificatePassword.Reveal(),
 		ManagedIdentity:         a.ManagedIdentity.Enabled,
 		ManagedIdentityClientID: a.ManagedIdentity.ClientID,
@@ -199,18 +230,23 @@ func credential(cfg *config.Config) (azcore.TokenCredential, error) {
 	})
 }
 
-func renewFraction(cfg *config.Config) float64 {
-	life := cfg.Graph.SubscriptionLifetime
+// renewFraction is renew_when_remaining as a fraction of the lifetime
+// (the manager clamps nonsense to 0.5).
+func renewFraction(r config.RenewWhen, life time.Duration) float64 {
 	if life <= 0 {
 		return 0.5
 	}
-	return float64(cfg.Graph.RenewBefore()) / float64(life)
+	return float64(r.Of(life)) / float64(life)
 }
 
-// Start starts the intake, the queue and both listeners.
+// Start starts the intake, the inbox processor, the queue and both listeners.
 func (s *Service) Start(ctx context.Context) error {
 	if err := s.Intake.Start(ctx); err != nil {
 		return fmt.Errorf("start intake: %w", err)
+	}
+	if err := s.Inbox.Start(ctx); err != nil {
+		s.Intake.Stop()
+		return fmt.Errorf("start inbox processor: %w", err)
 	}
 	if err := s.Queue.Start(ctx); err != nil {
 		return fmt.Errorf("start job queue: %w", err)
@@ -238,15 +274,17 @@ func (s *Service) AdminURL() string {
 }
 
 // Stop drains the listeners first (so nothing new is acknowledged), then
-// the intake, then the queue, then closes the store.
+// stops the queue, the inbox processor (it finishes its batches in flight)
+// and the intake, then closes the store.
 func (s *Service) Stop() {
 	s.stopOnce.Do(func() {
 		s.public.Stop()
 		if s.admin != nil {
 			s.admin.Stop()
 		}
-		s.Intake.Stop()
 		s.Queue.Stop()
+		s.Inbox.Stop()
+		s.Intake.Stop()
 		if err := s.Store.Close(); err != nil {
 			s.log.Error("close store", "err", err)
 		}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 
 	"github.com/riverqueue/river"
@@ -29,23 +30,36 @@ func (ReconcileResourceArgs) InsertOpts() river.InsertOpts {
 	return river.InsertOpts{Queue: jobs.QueueMaintenance}
 }
 
-// processNotifications is the process_notifications worker. Part I routes
-// lifecycle notifications to the subscription manager and resource changes
-// to enrollment; booking and event changes are recorded for the sync engine.
+// processNotifications is the process_notifications worker. Lifecycle
+// notifications go to the subscription manager, resource changes to
+// enrollment, booking and event changes to the sync engine.
 func (s *Service) processNotifications(ctx context.Context, ns []store.Notification) error {
 	var errs []error
 	done := make([]int64, 0, len(ns))
+	var changes []store.Notification
 	for _, n := range ns {
 		var err error
-		switch n.Source {
-		case store.SourceGraphLifecycle:
+		switch {
+		case n.Source == store.SourceGraphLifecycle:
 			err = s.Manager.HandleLifecycle(ctx, n.SubscriptionID, n.ChangeType)
-		case store.SourceDataverse:
+		case n.Source == store.SourceDataverse && n.ChangeType == "Update:bookableresource":
 			err = s.dataverseChange(ctx, n)
-		case store.SourceGraph:
-			s.log.Debug("event change recorded", "mailbox", n.Mailbox, "event", n.ItemID, "change", n.ChangeType)
+		case n.Source == store.SourceDataverse && !strings.HasSuffix(n.ChangeType, ":bookableresourcebooking") &&
+			!strings.HasSuffix(n.ChangeType, ":msdyn_workorder"):
+			err = s.dataverseChange(ctx, n)
+		default:
+			changes = append(changes, n)
+			continue
 		}
 		if err != nil {
+			errs = append(errs, fmt.Errorf("notification %d: %w", n.ID, err))
+			continue
+		}
+		done = append(done, n.ID)
+	}
+	failed := s.syncChanges(ctx, changes)
+	for _, n := range changes {
+		if err := failed[n.ID]; err != nil {
 			errs = append(errs, fmt.Errorf("notification %d: %w", n.ID, err))
 			continue
 		}
@@ -67,8 +81,7 @@ func (s *Service) dataverseChange(ctx context.Context, n store.Notification) err
 		return fmt.Errorf("parse stored webhook: %w", err)
 	}
 	if rec.PrimaryEntityName != "bookableresource" {
-		s.log.Debug("booking change recorded", "booking", n.ItemID, "message", rec.MessageName)
-		return nil
+		return nil // registered for a table we do not sync
 	}
 	if target, _ := rec.Target(); target != nil && rec.MessageName == "Update" {
 		relevant := false

@@ -14,11 +14,6 @@ import (
 // ErrIntakeStopped is returned by Submit when the Intake is not running.
 var ErrIntakeStopped = errors.New("store: intake is not running")
 
-// EnqueueFunc enqueues the job(s) that process newly stored inbox rows, in
-// the intake's transaction (e.g. River's InsertTx). It is called once per
-// commit with every new id in that commit, never with an empty slice.
-type EnqueueFunc func(ctx context.Context, tx *sql.Tx, ids []int64) error
-
 // Defaults for IntakeConfig.
 const (
 	IntakeMaxBatchDefault      = 2000
@@ -29,9 +24,15 @@ const (
 
 // IntakeConfig configures an Intake.
 type IntakeConfig struct {
-	// Enqueue is required: without it stored rows would never be processed.
-	Enqueue EnqueueFunc
-	Logger  *slog.Logger
+	// Stored, if set, is called after each commit that stored new rows
+	// (e.g. to wake the inbox processor). It must not block.
+	Stored func()
+	// BeforeCommit, if set, runs inside each group commit that stored new
+	// rows, with their ids, after the insert; an error fails the whole
+	// commit. Nothing in production needs it (the inbox is the queue); tests
+	// use it to hold a commit while submitters queue behind it.
+	BeforeCommit func(ctx context.Context, tx *sql.Tx, ids []int64) error
+	Logger       *slog.Logger
 	// MaxBatch bounds the notifications in one commit. A single Submit is
 	// never split, so one larger than MaxBatch commits alone.
 	MaxBatch int
@@ -56,26 +57,41 @@ type Result struct {
 }
 
 // Intake stores notifications durably with group commit: concurrent Submit
-// calls are coalesced into one transaction, which inserts the rows (ignoring
-// duplicates), marks their subscriptions as heard from, and enqueues the
-// processing job(s), so that one fsync covers many HTTP requests. Each
-// Submit returns only after its transaction committed, or with its error.
+// calls are coalesced into one transaction on the inbox, which inserts the
+// rows (ignoring duplicates), so that one fsync covers many HTTP requests.
+// Each Submit returns only after its transaction committed, or with its
+// error. The inbox is the queue: no job is enqueued; Stored wakes the
+// processor. Subscriptions are marked as heard from (at most every
+// intakeTouchInterval per subscription) after the commit, off its path, in
+// the main database.
+//
+// While it runs, MarkNotificationsProcessed and ClaimNotifications on the
+// store's pool are applied by the same committer: on SQLite the processing
+// side then never takes the inbox's writer connection for them, and on both
+// backends one commit covers many batches' claims and marks.
 type Intake struct {
 	store *Store
 	cfg   IntakeConfig
 	log   *slog.Logger
 
 	reqs    chan *intakeRequest
-	pending atomic.Int64 // queued, not yet taken by the committer
+	marks   chan *markRequest
+	touches chan []string // subscription ids for the toucher
+	pending atomic.Int64  // queued, not yet taken by the committer
 	// outstanding counts submissions queued or in the batch being built.
 	// When all of them are in the batch nobody can join it, so the
 	// committer commits without lingering for MaxWait.
 	outstanding atomic.Int64
 
-	mu      sync.Mutex
-	running bool
-	stop    chan struct{}
-	done    chan struct{}
+	// touched is when the committer last set each subscription's
+	// last_notification_at (committer goroutine only).
+	touched map[string]time.Time
+
+	mu        sync.Mutex
+	running   bool
+	stop      chan struct{}
+	done      chan struct{}
+	touchDone chan struct{}
 }
 
 type intakeRequest struct {
@@ -95,11 +111,26 @@ type intakeReply struct {
 	err error
 }
 
+// markRequest is a MarkNotificationsProcessed (owner == "") or a
+// ClaimNotifications (owner != "") routed to the committer.
+type markRequest struct {
+	ids  []int64
+	at   time.Time
+	done chan markReply
+
+	owner string
+	limit int
+	lease time.Duration
+}
+
+type markReply struct {
+	n       int64
+	claimed []Notification
+	err     error
+}
+
 // NewIntake returns a stopped Intake writing to s.
 func NewIntake(s *Store, cfg IntakeConfig) (*Intake, error) {
-	if cfg.Enqueue == nil {
-		return nil, errors.New("store: intake: Enqueue is required")
-	}
 	if cfg.Logger == nil {
 		cfg.Logger = s.logger
 	}
@@ -117,7 +148,9 @@ func NewIntake(s *Store, cfg IntakeConfig) (*Intake, error) {
 	if cfg.CommitTimeout <= 0 {
 		cfg.CommitTimeout = IntakeCommitTimeoutDefault
 	}
-	return &Intake{store: s, cfg: cfg, log: cfg.Logger, reqs: make(chan *intakeRequest, cfg.QueueSize)}, nil
+	return &Intake{store: s, cfg: cfg, log: cfg.Logger, reqs: make(chan *intakeRequest, cfg.QueueSize),
+		marks: make(chan *markRequest, cfg.QueueSize), touches: make(chan []string, intakeTouchQueue),
+		touched: map[string]time.Time{}}, nil
 }
 
 // Start launches the committer. Starting a running Intake is a no-op.
@@ -131,7 +164,11 @@ func (in *Intake) Start(ctx context.Context) error {
 	in.running = true
 	in.stop = make(chan struct{})
 	in.done = make(chan struct{})
-	go in.run(context.WithoutCancel(ctx), in.stop, in.done)
+	in.touchDone = make(chan struct{})
+	ctx = context.WithoutCancel(ctx)
+	go in.toucher(ctx, in.done, in.touchDone)
+	go in.run(ctx, in.stop, in.done)
+	in.store.intake.CompareAndSwap(nil, in)
 	return nil
 }
 
@@ -144,10 +181,12 @@ func (in *Intake) Stop() {
 		return
 	}
 	in.running = false
+	in.store.intake.CompareAndSwap(in, nil)
 	close(in.stop)
-	done := in.done
+	done, touchDone := in.done, in.touchDone
 	in.mu.Unlock()
 	<-done
+	<-touchDone // drained once the committer is done
 }
 
 // Pending returns how many submissions wait for the committer (a gauge for
@@ -227,6 +266,65 @@ func (in *Intake) take(r *intakeRequest) bool {
 	return true
 }
 
+// mark applies a MarkNotificationsProcessed in the committer's next
+// transaction and waits for it to commit. ErrIntakeStopped means it was not
+// applied: the caller runs it itself.
+func (in *Intake) mark(ctx context.Context, ids []int64, at time.Time) (int64, error) {
+	rep := in.op(ctx, &markRequest{ids: ids, at: at, done: make(chan markReply, 1)})
+	return rep.n, rep.err
+}
+
+// claim makes a ClaimNotifications in the committer's next transaction and
+// waits for it to commit. ErrIntakeStopped: not made, the caller runs it.
+// If ctx ends first the claim may still commit: its rows then wait for
+// their lease to run out.
+func (in *Intake) claim(ctx context.Context, owner string, limit int, lease time.Duration) ([]Notification, error) {
+	rep := in.op(ctx, &markRequest{owner: owner, limit: limit, lease: lease, done: make(chan markReply, 1)})
+	return rep.claimed, rep.err
+}
+
+func (in *Intake) op(ctx context.Context, m *markRequest) markReply {
+	in.mu.Lock()
+	running, stop, done := in.running, in.stop, in.done
+	in.mu.Unlock()
+	if !running {
+		return markReply{err: ErrIntakeStopped}
+	}
+	select {
+	case in.marks <- m:
+	case <-stop:
+		return markReply{err: ErrIntakeStopped}
+	case <-ctx.Done():
+		return markReply{err: ctx.Err()}
+	}
+	select {
+	case rep := <-m.done:
+		return rep
+	case <-ctx.Done():
+		// The update may still commit; processed rows are skipped on retry.
+		return markReply{err: ctx.Err()}
+	case <-done:
+		select {
+		case rep := <-m.done:
+			return rep
+		default:
+			return markReply{err: ErrIntakeStopped}
+		}
+	}
+}
+
+// takeMarks returns the queued mark requests without waiting.
+func (in *Intake) takeMarks(marks []*markRequest) []*markRequest {
+	for {
+		select {
+		case m := <-in.marks:
+			marks = append(marks, m)
+		default:
+			return marks
+		}
+	}
+}
+
 func (in *Intake) run(ctx context.Context, stop, done chan struct{}) {
 	defer close(done)
 	var carry *intakeRequest
@@ -234,6 +332,7 @@ func (in *Intake) run(ctx context.Context, stop, done chan struct{}) {
 	timer.Stop()
 	for {
 		var batch []*intakeRequest
+		var marks []*markRequest
 		n := 0
 		add := func(r *intakeRequest) bool {
 			if !in.take(r) {
@@ -257,6 +356,8 @@ func (in *Intake) run(ctx context.Context, stop, done chan struct{}) {
 			select {
 			case r := <-in.reqs:
 				add(r)
+			case m := <-in.marks:
+				marks = append(marks, m)
 			case <-stop:
 				stopping = true
 			}
@@ -267,7 +368,7 @@ func (in *Intake) run(ctx context.Context, stop, done chan struct{}) {
 				select {
 				case r := <-in.reqs:
 					if !add(r) {
-						in.commit(ctx, batch)
+						in.commit(ctx, batch, in.takeMarks(nil))
 						batch, n = nil, 0
 						if carry != nil {
 							batch, n, carry = []*intakeRequest{carry}, len(carry.ns), nil
@@ -276,17 +377,19 @@ func (in *Intake) run(ctx context.Context, stop, done chan struct{}) {
 					continue
 				default:
 				}
-				if len(batch) > 0 {
-					in.commit(ctx, batch)
+				if marks = in.takeMarks(nil); len(batch) > 0 || len(marks) > 0 {
+					in.commit(ctx, batch, marks)
 				}
 				return
 			}
 		}
-		if len(batch) == 0 {
+		if len(batch) == 0 && len(marks) == 0 {
 			continue // the only request was abandoned
 		}
 
 		// Gather: first whatever is queued, then linger up to MaxWait.
+		// Marks never make the committer linger: they ride along with
+		// whatever commit comes next.
 		timer.Reset(in.cfg.MaxWait)
 	gather:
 		for n < in.cfg.MaxBatch && carry == nil {
@@ -317,12 +420,13 @@ func (in *Intake) run(ctx context.Context, stop, done chan struct{}) {
 			default:
 			}
 		}
-		in.commit(ctx, batch)
+		in.commit(ctx, batch, in.takeMarks(marks))
 	}
 }
 
-// commit stores one batch in one transaction and replies to every caller.
-func (in *Intake) commit(ctx context.Context, batch []*intakeRequest) {
+// commit stores one batch and applies the queued processed-marks in one
+// transaction, and replies to every caller.
+func (in *Intake) commit(ctx context.Context, batch []*intakeRequest, marks []*markRequest) {
 	var all []Notification
 	for _, r := range batch {
 		all = append(all, r.ns...)
@@ -331,29 +435,81 @@ func (in *Intake) commit(ctx context.Context, batch []*intakeRequest) {
 	defer cancel()
 
 	var res InsertResult
-	err := in.store.InTx(ctx, func(tx *sql.Tx) error {
-		var err error
-		if res, err = in.store.InsertNotifications(ctx, tx, all); err != nil {
-			return err
+	replies := make([]markReply, len(marks))
+	err := in.store.InboxTx(ctx, func(tx *sql.Tx) error {
+		if len(all) > 0 {
+			var err error
+			if res, err = in.store.InsertNotifications(ctx, tx, all); err != nil {
+				return err
+			}
+			if res.Inserted > 0 && in.cfg.BeforeCommit != nil {
+				if err := in.cfg.BeforeCommit(ctx, tx, res.NewIDs()); err != nil {
+					return fmt.Errorf("store: intake: %w", err)
+				}
+			}
 		}
-		if err := in.store.TouchSubscriptions(ctx, tx, distinctSubscriptionIDs(all), in.store.now()); err != nil {
-			return err
+		// Marks first, so that a claim in the same commit never returns a
+		// row this commit marked processed.
+		for i, m := range marks {
+			if m.owner != "" {
+				continue
+			}
+			n, err := in.store.markNotificationsProcessed(ctx, tx, m.ids, m.at)
+			if err != nil {
+				return err
+			}
+			replies[i].n = n
 		}
-		if res.Inserted == 0 {
-			return nil
-		}
-		if err := in.cfg.Enqueue(ctx, tx, res.NewIDs()); err != nil {
-			return fmt.Errorf("store: intake: enqueueing processing job: %w", err)
+		for i, m := range marks {
+			if m.owner == "" {
+				continue
+			}
+			ns, err := in.store.claimNotifications(ctx, tx, m.owner, m.limit, m.lease)
+			if err != nil {
+				return err
+			}
+			replies[i].claimed = ns
 		}
 		return nil
 	})
+	if err != nil && len(batch) > 0 && len(marks) > 0 {
+		// Don't fail the marks and claims for the notifications' sake (a
+		// failed mark makes its batch run again): retry them alone.
+		in.replyBatch(ctx, batch, res, err)
+		in.commit(ctx, nil, marks)
+		return
+	}
+	for i, m := range marks {
+		if err != nil {
+			m.done <- markReply{err: err}
+		} else {
+			m.done <- replies[i]
+		}
+	}
+	if len(batch) > 0 {
+		if err == nil {
+			in.touch(all)
+			if res.Inserted > 0 && in.cfg.Stored != nil {
+				in.cfg.Stored()
+			}
+		}
+		in.replyBatch(ctx, batch, res, err)
+	}
+}
+
+// replyBatch answers the submitters of one commit.
+func (in *Intake) replyBatch(ctx context.Context, batch []*intakeRequest, res InsertResult, err error) {
+	defer in.outstanding.Add(-int64(len(batch)))
 	if err != nil {
+		n := 0
+		for _, r := range batch {
+			n += len(r.ns)
+		}
 		in.log.ErrorContext(ctx, "store: intake group commit failed",
-			slog.Int("submissions", len(batch)), slog.Int("notifications", len(all)), slog.String("err", err.Error()))
+			slog.Int("submissions", len(batch)), slog.Int("notifications", n), slog.String("err", err.Error()))
 		for _, r := range batch {
 			r.done <- intakeReply{err: err}
 		}
-		in.outstanding.Add(-int64(len(batch)))
 		return
 	}
 	off := 0
@@ -369,5 +525,67 @@ func (in *Intake) commit(ctx context.Context, batch []*intakeRequest) {
 		out.Duplicates = len(ids) - out.Inserted
 		r.done <- intakeReply{res: out}
 	}
-	in.outstanding.Add(-int64(len(batch)))
+}
+
+// intakeTouchInterval is how stale a subscription's last_notification_at
+// may get: it is refreshed at most this often per subscription, not for
+// every commit (a write to the subscriptions table per commit).
+const intakeTouchInterval = 30 * time.Second
+
+// intakeTouchQueue bounds the touches waiting for the toucher.
+const intakeTouchQueue = 64
+
+// touch hands the committed notifications' subscriptions not touched within
+// intakeTouchInterval to the toucher (committer goroutine only). The
+// subscriptions live in the main database: on SQLite writing there in the
+// commit would wait for its writer, behind River and the sync engine. The
+// timestamp is informational, so a touch lost to a crash or a full queue
+// costs nothing but staleness.
+func (in *Intake) touch(ns []Notification) {
+	now := in.store.now()
+	var due []string
+	for _, id := range distinctSubscriptionIDs(ns) {
+		if last, ok := in.touched[id]; !ok || now.Sub(last) >= intakeTouchInterval || now.Before(last) {
+			due = append(due, id)
+		}
+	}
+	if len(due) == 0 {
+		return
+	}
+	select {
+	case in.touches <- due:
+	default:
+		return // retried with the next commit for these subscriptions
+	}
+	if len(in.touched) > 100_000 {
+		clear(in.touched) // subscriptions come and go; don't grow forever
+	}
+	for _, id := range due {
+		in.touched[id] = now
+	}
+}
+
+// toucher writes last_notification_at for the subscriptions touch queued,
+// until the committer is done (committerDone) and the queue is empty.
+func (in *Intake) toucher(ctx context.Context, committerDone <-chan struct{}, done chan struct{}) {
+	defer close(done)
+	for {
+		var ids []string
+		select {
+		case ids = <-in.touches:
+		case <-committerDone:
+			select {
+			case ids = <-in.touches:
+			default:
+				return
+			}
+		}
+		tctx, cancel := context.WithTimeout(ctx, in.cfg.CommitTimeout)
+		err := in.store.TouchSubscriptions(tctx, in.store.db, ids, in.store.now())
+		cancel()
+		if err != nil {
+			in.log.WarnContext(ctx, "store: intake: recording last notification time failed",
+				slog.Int("subscriptions", len(ids)), slog.String("err", err.Error()))
+		}
+	}
 }

@@ -14,8 +14,9 @@ import (
 
 // BenchmarkIntake measures durable notification intake: 32 concurrent
 // submitters (like concurrent webhook requests), each Submit carrying
-// 1-20 notifications with ~1 KiB payloads, enqueuing real River jobs in
-// the same transaction. One op is one Submit; notif/s is the figure to read.
+// 1-20 notifications with ~1 KiB payloads, while the inbox processor
+// claims and marks the stored rows. One op is one Submit; notif/s is the
+// figure to read.
 //
 //	go test -run '^$' -bench Intake -benchtime 3s ./internal/store/
 //
@@ -53,12 +54,8 @@ func BenchmarkIntake(b *testing.B) {
 			for _, perSubmit := range []int{1, 5, 10, 20} {
 				b.Run(fmt.Sprintf("%s/%s/per-submit=%d", be.name, mode.name, perSubmit), func(b *testing.B) {
 					st := be.open(b)
-					q, err := jobs.New(context.Background(), st, jobs.Config{})
-					if err != nil {
-						b.Fatal(err)
-					}
-					b.Cleanup(q.Stop)
-					in, err := store.NewIntake(st, store.IntakeConfig{Enqueue: q.EnqueueNotifications, MaxBatch: mode.maxBatch})
+					proc := jobs.NewInbox(st, jobs.InboxConfig{})
+					in, err := store.NewIntake(st, store.IntakeConfig{Stored: proc.Wake, MaxBatch: mode.maxBatch})
 					if err != nil {
 						b.Fatal(err)
 					}
@@ -66,6 +63,10 @@ func BenchmarkIntake(b *testing.B) {
 						b.Fatal(err)
 					}
 					b.Cleanup(in.Stop)
+					if err := proc.Start(context.Background()); err != nil {
+						b.Fatal(err)
+					}
+					b.Cleanup(proc.Stop) // before the intake's (cleanups run last first)
 
 					var next atomic.Int64
 					var wg sync.WaitGroup

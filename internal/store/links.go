@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -21,18 +22,43 @@ type Link struct {
 	EventChangeKey string
 	EventETag      string
 	EventHash      string // hash of the synced event fields
-	Version        int64
-	CreatedAt      time.Time
-	UpdatedAt      time.Time
+	// AgreedStart and AgreedEnd are the times both sides last agreed on
+	// (zero if unknown).
+	AgreedStart time.Time
+	AgreedEnd   time.Time
+	// CreateTxID is the Graph transactionId of a create whose outcome is not
+	// yet recorded (EventID is then PendingEventID(BookingID)).
+	CreateTxID string
+	// Origin is "" for a pair created from a booking, "outlook" for a
+	// booking created from an Outlook appointment.
+	Origin string
+	// Detached links are tombstones: the booking is no longer synced.
+	Detached  bool
+	Version   int64
+	CreatedAt time.Time
+	UpdatedAt time.Time
 }
 
 const linkCols = `booking_id, resource_id, mailbox, event_id, booking_version, booking_hash, event_change_key,
-	event_etag, event_hash, version, created_at, updated_at`
+	event_etag, event_hash, agreed_start, agreed_end, create_txid, origin, detached, version, created_at, updated_at`
+
+// pendingPrefix marks the event id of a link whose event is being created.
+// A placeholder rather than NULL keeps event_id NOT NULL and unique per
+// mailbox (one pending create per booking).
+const pendingPrefix = "pending:"
+
+// PendingEventID is the EventID of a link whose create is in flight.
+func PendingEventID(bookingID string) string { return pendingPrefix + bookingID }
+
+// Pending reports whether the link records a create whose outcome is not
+// known yet: before creating again, look the event up by our property.
+func (l Link) Pending() bool { return strings.HasPrefix(l.EventID, pendingPrefix) }
 
 func scanLink(row interface{ Scan(...any) error }) (Link, error) {
 	var l Link
 	err := row.Scan(&l.BookingID, &l.ResourceID, &l.Mailbox, &l.EventID, &l.BookingVersion, &l.BookingHash,
-		&l.EventChangeKey, &l.EventETag, &l.EventHash, &l.Version, scanTime(&l.CreatedAt), scanTime(&l.UpdatedAt))
+		&l.EventChangeKey, &l.EventETag, &l.EventHash, scanTime(&l.AgreedStart), scanTime(&l.AgreedEnd), &l.CreateTxID,
+		&l.Origin, &l.Detached, &l.Version, scanTime(&l.CreatedAt), scanTime(&l.UpdatedAt))
 	return l, err
 }
 
@@ -45,12 +71,12 @@ func (s *Store) InsertLink(ctx context.Context, q DBTX, l Link) (Link, error) {
 	now := s.dialect.ts(s.now())
 	out, err := scanLink(q.QueryRowContext(ctx, s.dialect.rebind(`
 		INSERT INTO links (booking_id, resource_id, mailbox, event_id, booking_version, booking_hash,
-			event_change_key, event_etag, event_hash, version, created_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?)
+			event_change_key, event_etag, event_hash, agreed_start, agreed_end, create_txid, origin, detached, version, created_at, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?)
 		ON CONFLICT DO NOTHING
 		RETURNING `+linkCols),
 		l.BookingID, l.ResourceID, l.Mailbox, l.EventID, l.BookingVersion, l.BookingHash,
-		l.EventChangeKey, l.EventETag, l.EventHash, now, now))
+		l.EventChangeKey, l.EventETag, l.EventHash, s.dialect.tsPtr(&l.AgreedStart), s.dialect.tsPtr(&l.AgreedEnd), l.CreateTxID, l.Origin, l.Detached, now, now))
 	if errors.Is(err, sql.ErrNoRows) {
 		return Link{}, fmt.Errorf("store: insert link for booking %s: %w", l.BookingID, ErrConflict)
 	}
@@ -87,11 +113,13 @@ func (s *Store) getLink(ctx context.Context, q DBTX, what, where string, args ..
 func (s *Store) UpdateLink(ctx context.Context, q DBTX, l Link, expectedVersion int64) (Link, error) {
 	out, err := scanLink(q.QueryRowContext(ctx, s.dialect.rebind(`
 		UPDATE links SET resource_id = ?, mailbox = ?, event_id = ?, booking_version = ?, booking_hash = ?,
-			event_change_key = ?, event_etag = ?, event_hash = ?, version = version + 1, updated_at = ?
+			event_change_key = ?, event_etag = ?, event_hash = ?, agreed_start = ?, agreed_end = ?, create_txid = ?,
+			origin = ?, detached = ?, version = version + 1, updated_at = ?
 		WHERE booking_id = ? AND version = ?
 		RETURNING `+linkCols),
 		l.ResourceID, l.Mailbox, l.EventID, l.BookingVersion, l.BookingHash,
-		l.EventChangeKey, l.EventETag, l.EventHash, s.dialect.ts(s.now()), l.BookingID, expectedVersion))
+		l.EventChangeKey, l.EventETag, l.EventHash, s.dialect.tsPtr(&l.AgreedStart), s.dialect.tsPtr(&l.AgreedEnd), l.CreateTxID,
+		l.Origin, l.Detached, s.dialect.ts(s.now()), l.BookingID, expectedVersion))
 	if errors.Is(err, sql.ErrNoRows) {
 		if _, gerr := s.GetLink(ctx, q, l.BookingID); gerr != nil {
 			return Link{}, gerr
@@ -128,7 +156,21 @@ func (s *Store) DeleteLink(ctx context.Context, q DBTX, bookingID string, expect
 
 // ListLinksByMailbox returns a mailbox's links ordered by booking id.
 func (s *Store) ListLinksByMailbox(ctx context.Context, q DBTX, mailbox string) ([]Link, error) {
-	rows, err := q.QueryContext(ctx, s.dialect.rebind(`SELECT `+linkCols+` FROM links WHERE mailbox = ? ORDER BY booking_id`), mailbox)
+	return s.listLinks(ctx, q, `WHERE mailbox = ?`, mailbox)
+}
+
+// ListPendingLinks returns a mailbox's links whose create is in flight.
+func (s *Store) ListPendingLinks(ctx context.Context, q DBTX, mailbox string) ([]Link, error) {
+	return s.listLinks(ctx, q, `WHERE mailbox = ? AND event_id LIKE ?`, mailbox, pendingPrefix+"%")
+}
+
+// ListLinks returns every link ordered by booking id (window passes, resync).
+func (s *Store) ListLinks(ctx context.Context, q DBTX) ([]Link, error) {
+	return s.listLinks(ctx, q, ``)
+}
+
+func (s *Store) listLinks(ctx context.Context, q DBTX, where string, args ...any) ([]Link, error) {
+	rows, err := q.QueryContext(ctx, s.dialect.rebind(`SELECT `+linkCols+` FROM links `+where+` ORDER BY booking_id`), args...)
 	if err != nil {
 		return nil, fmt.Errorf("store: list links: %w", err)
 	}

@@ -57,22 +57,7 @@ var migrations = []migration{
 			`CREATE INDEX subscriptions_resource_idx ON subscriptions (resource_id)`,
 			`CREATE INDEX subscriptions_expires_at_idx ON subscriptions (expires_at)`,
 
-			`CREATE TABLE notifications (
-				id              {id},
-				source          TEXT NOT NULL CHECK (source IN ('graph', 'graph_lifecycle', 'dataverse')),
-				subscription_id TEXT NOT NULL DEFAULT '',
-				mailbox         TEXT NOT NULL DEFAULT '',
-				item_id         TEXT NOT NULL DEFAULT '',
-				change_type     TEXT NOT NULL DEFAULT '',
-				etag            TEXT NOT NULL DEFAULT '',
-				dedupe_key      TEXT NOT NULL,
-				payload         {blob} NOT NULL,
-				received_at     {ts} NOT NULL,
-				processed_at    {ts},
-				CONSTRAINT notifications_dedupe_key_uniq UNIQUE (dedupe_key)
-			)`,
-			`CREATE INDEX notifications_unprocessed_idx ON notifications (id) WHERE processed_at IS NULL`,
-			`CREATE INDEX notifications_received_at_idx ON notifications (received_at)`,
+			// The notifications table is the inbox: see inboxMigrations.
 
 			`CREATE TABLE links (
 				booking_id       TEXT PRIMARY KEY,
@@ -116,6 +101,75 @@ var migrations = []migration{
 			`CREATE INDEX audit_booking_at_idx ON audit (booking_id, at)`,
 		},
 	},
+	{
+		version: 2,
+		name:    "link agreed times and create intent",
+		stmts: []string{
+			// The agreed times tell an Outlook move from an edit of a field
+			// Dynamics 365 owns; the hashes alone cannot.
+			`ALTER TABLE links ADD COLUMN agreed_start {ts}`,
+			`ALTER TABLE links ADD COLUMN agreed_end {ts}`,
+			// The transactionId of a create in flight, written before the
+			// POST so a retry after a crash reuses it (and looks first).
+			`ALTER TABLE links ADD COLUMN create_txid TEXT NOT NULL DEFAULT ''`,
+			// Which side created the pair ('' = Dynamics 365, 'outlook'), and
+			// whether the link is a tombstone that stops the sync of its booking.
+			`ALTER TABLE links ADD COLUMN origin TEXT NOT NULL DEFAULT ''`,
+			`ALTER TABLE links ADD COLUMN detached BOOLEAN NOT NULL DEFAULT FALSE`,
+			// Expiring leases serialise work on one booking across instances;
+			// a crashed holder's lease simply runs out.
+			`CREATE TABLE leases (
+				key        TEXT PRIMARY KEY,
+				owner      TEXT NOT NULL,
+				expires_at {ts} NOT NULL
+			)`,
+		},
+	},
+}
+
+// inboxMigrations build the notification inbox. On SQLite they run in the
+// inbox's own file, on PostgreSQL in the main database; either way their
+// versions are recorded in inbox_schema_version, apart from the main list.
+// Append new steps; never edit or reorder applied ones.
+var inboxMigrations = []migration{
+	{
+		version: 1,
+		name:    "notification inbox",
+		stmts: []string{
+			// The inbox is the durable queue: a row is pending until
+			// processed_at or dead_at is set. A processor claims pending rows
+			// for a while (claimed_by, claimed_until) and, when processing
+			// fails, schedules the next attempt (attempts counts the claims,
+			// next_attempt_at; NULL means at once) or, once out of attempts,
+			// sets dead_at. last_error is the latest failure.
+			`CREATE TABLE notifications (
+				id              {id},
+				source          TEXT NOT NULL CHECK (source IN ('graph', 'graph_lifecycle', 'dataverse')),
+				subscription_id TEXT NOT NULL DEFAULT '',
+				mailbox         TEXT NOT NULL DEFAULT '',
+				item_id         TEXT NOT NULL DEFAULT '',
+				change_type     TEXT NOT NULL DEFAULT '',
+				etag            TEXT NOT NULL DEFAULT '',
+				dedupe_key      TEXT NOT NULL,
+				payload         {blob} NOT NULL,
+				received_at     {ts} NOT NULL,
+				processed_at    {ts},
+				attempts        INTEGER NOT NULL DEFAULT 0,
+				next_attempt_at {ts},
+				claimed_by      TEXT,
+				claimed_until   {ts},
+				last_error      TEXT NOT NULL DEFAULT '',
+				dead_at         {ts},
+				CONSTRAINT notifications_dedupe_key_uniq UNIQUE (dedupe_key)
+			)`,
+			// What claims walk, in id order: the pending rows only.
+			`CREATE INDEX notifications_pending_idx ON notifications (id) WHERE processed_at IS NULL AND dead_at IS NULL`,
+			// Dead rows, for the gauge and the admin list; costs the intake nothing.
+			`CREATE INDEX notifications_dead_idx ON notifications (id) WHERE dead_at IS NOT NULL`,
+			// No index on received_at: ids grow with time, so retention finds
+			// its rows by id range (every index costs each intake row a write).
+		},
+	},
 }
 
 // LatestSchemaVersion is the version Open migrates to.
@@ -125,27 +179,46 @@ func LatestSchemaVersion() int { return migrations[len(migrations)-1].version }
 // database (several instances starting at once).
 const postgresMigrationLockID = 0x626b7379 // "bksy"
 
-// Migrate applies pending bookingsync migrations in one transaction, then
-// River's. It is idempotent; Open calls it.
+// LatestInboxSchemaVersion is the inbox version Open migrates to.
+func LatestInboxSchemaVersion() int { return inboxMigrations[len(inboxMigrations)-1].version }
+
+// Migrate applies pending bookingsync migrations in one transaction, the
+// inbox's in another (on SQLite in the inbox file), then River's. It is
+// idempotent; Open calls it.
 func (s *Store) Migrate(ctx context.Context) error {
-	err := s.InTx(ctx, func(tx *sql.Tx) error {
+	if err := s.migrate(ctx, s.db, "schema_version", migrations); err != nil {
+		return fmt.Errorf("store: migrating: %w", err)
+	}
+	if err := s.migrate(ctx, s.inboxDB, "inbox_schema_version", inboxMigrations); err != nil {
+		return fmt.Errorf("store: migrating the inbox: %w", err)
+	}
+	if err := s.migrateRiver(ctx); err != nil {
+		return fmt.Errorf("store: migrating river: %w", err)
+	}
+	return nil
+}
+
+// migrate applies the steps of list newer than the highest version recorded
+// in table, in one transaction on db.
+func (s *Store) migrate(ctx context.Context, db *sql.DB, table string, list []migration) error {
+	return s.inTx(ctx, db, func(tx *sql.Tx) error {
 		if s.dialect.backend == BackendPostgres {
 			if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, postgresMigrationLockID); err != nil {
 				return fmt.Errorf("taking migration lock: %w", err)
 			}
 		}
-		if _, err := tx.ExecContext(ctx, s.dialect.ddl(`CREATE TABLE IF NOT EXISTS schema_version (
+		if _, err := tx.ExecContext(ctx, s.dialect.ddl(`CREATE TABLE IF NOT EXISTS `+table+` (
 			version    INTEGER PRIMARY KEY,
 			name       TEXT NOT NULL,
 			applied_at {ts} NOT NULL
 		)`)); err != nil {
-			return fmt.Errorf("creating schema_version: %w", err)
+			return fmt.Errorf("creating %s: %w", table, err)
 		}
-		current, err := s.schemaVersion(ctx, tx)
+		current, err := schemaVersion(ctx, tx, table)
 		if err != nil {
 			return err
 		}
-		for _, m := range migrations {
+		for _, m := range list {
 			if m.version <= current {
 				continue
 			}
@@ -154,21 +227,15 @@ func (s *Store) Migrate(ctx context.Context) error {
 					return fmt.Errorf("migration %d (%s) statement %d: %w", m.version, m.name, i+1, err)
 				}
 			}
-			if _, err := tx.ExecContext(ctx, s.dialect.rebind(`INSERT INTO schema_version (version, name, applied_at) VALUES (?, ?, ?)`),
+			if _, err := tx.ExecContext(ctx, s.dialect.rebind(`INSERT INTO `+table+` (version, name, applied_at) VALUES (?, ?, ?)`),
 				m.version, m.name, s.dialect.ts(s.now())); err != nil {
 				return fmt.Errorf("recording migration %d: %w", m.version, err)
 			}
-			s.logger.InfoContext(ctx, "store: applied migration", slog.Int("version", m.version), slog.String("name", m.name))
+			s.logger.InfoContext(ctx, "store: applied migration", slog.String("list", table),
+				slog.Int("version", m.version), slog.String("name", m.name))
 		}
 		return nil
 	})
-	if err != nil {
-		return fmt.Errorf("store: migrating: %w", err)
-	}
-	if err := s.migrateRiver(ctx); err != nil {
-		return fmt.Errorf("store: migrating river: %w", err)
-	}
-	return nil
 }
 
 // migrateRiver runs River's own migrations outside our transaction: River
@@ -200,13 +267,18 @@ func (s *Store) migrateRiver(ctx context.Context) error {
 
 // SchemaVersion returns the highest applied bookingsync migration.
 func (s *Store) SchemaVersion(ctx context.Context) (int, error) {
-	return s.schemaVersion(ctx, s.db)
+	return schemaVersion(ctx, s.db, "schema_version")
 }
 
-func (s *Store) schemaVersion(ctx context.Context, q DBTX) (int, error) {
+// InboxSchemaVersion returns the highest applied inbox migration.
+func (s *Store) InboxSchemaVersion(ctx context.Context) (int, error) {
+	return schemaVersion(ctx, s.inboxDB, "inbox_schema_version")
+}
+
+func schemaVersion(ctx context.Context, q DBTX, table string) (int, error) {
 	var v sql.NullInt64
-	if err := q.QueryRowContext(ctx, `SELECT MAX(version) FROM schema_version`).Scan(&v); err != nil {
-		return 0, fmt.Errorf("reading schema version: %w", err)
+	if err := q.QueryRowContext(ctx, `SELECT MAX(version) FROM `+table).Scan(&v); err != nil {
+		return 0, fmt.Errorf("reading %s: %w", table, err)
 	}
 	return int(v.Int64), nil
 }

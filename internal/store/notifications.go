@@ -3,7 +3,9 @@ package store
 import (
 	"context"
 	"crypto/sha256"
+	"database/sql"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -41,6 +43,12 @@ type Notification struct {
 	Payload     []byte // raw JSON as received
 	ReceivedAt  time.Time
 	ProcessedAt *time.Time
+
+	// Queue state (see ClaimNotifications): how many times the row was
+	// claimed, the latest failure, and when it was given up on.
+	Attempts  int
+	LastError string
+	DeadAt    *time.Time
 }
 
 // NotificationDedupeKey returns the default dedupe key: a hex SHA-256 of the
@@ -96,13 +104,79 @@ func (r InsertResult) NewIDs() []int64 {
 	return out
 }
 
-// notificationInsertChunk keeps one INSERT under SQLite's 32766 and
-// Postgres' 65535 bind-parameter limits (9 per row).
-const notificationInsertChunk = 500
+// notificationChunkSizes are the row counts one notification INSERT (or
+// processed-mark UPDATE) is built for: a batch is split into chunks of
+// these sizes, largest first, so only a few distinct statements exist and
+// SQLite runs them prepared instead of parsing a new statement every time.
+// The largest keeps one INSERT under SQLite's 32766 and Postgres' 65535
+// bind-parameter limits (9 per row).
+var notificationChunkSizes = []int{512, 256, 128, 64, 32, 16, 8, 4, 2, 1}
+
+// chunkSizes splits n into notificationChunkSizes, largest first.
+func chunkSizes(n int) []int {
+	var out []int
+	for _, size := range notificationChunkSizes {
+		for n >= size {
+			out = append(out, size)
+			n -= size
+		}
+	}
+	return out
+}
+
+func insertNotificationsSQL(rows int) string {
+	return `INSERT INTO notifications (source, subscription_id, mailbox, item_id, change_type, etag, dedupe_key, payload, received_at)
+			VALUES ` + placeholders(rows, 9) + `
+			ON CONFLICT (dedupe_key) DO NOTHING
+			RETURNING id, dedupe_key`
+}
+
+func markNotificationsSQL(ids int) string {
+	return `UPDATE notifications SET processed_at = ? WHERE processed_at IS NULL AND id IN (` + inList(ids) + `)`
+}
+
+// stmt returns the statement prepared at Open for query, bound to q, or nil
+// (run the text instead: on Postgres pgx caches prepared statements itself).
+// q must already be an inbox handle (inboxW).
+func (s *Store) stmt(ctx context.Context, q DBTX, prepared map[int]*sql.Stmt, size int) *sql.Stmt {
+	st := prepared[size]
+	if st == nil {
+		return nil
+	}
+	switch q := q.(type) {
+	case *sql.Tx:
+		return q.StmtContext(ctx, st)
+	case *sql.DB:
+		if q == s.inboxDB {
+			return st
+		}
+	}
+	return nil
+}
+
+// inboxW and inboxR map the store's own pools to the inbox's, so that the
+// notification methods called with DB() or ReadDB() (as every other
+// repository method is) reach the inbox file on SQLite: its writer for
+// writes, its read pool for reads. A *sql.Tx is used as given: it must come
+// from InboxTx (on PostgreSQL, InTx is the same database).
+func (s *Store) inboxW(q DBTX) DBTX {
+	if db, ok := q.(*sql.DB); ok && (db == s.db || db == s.rdb || db == s.inboxRDB) {
+		return s.inboxDB
+	}
+	return q
+}
+
+func (s *Store) inboxR(q DBTX) DBTX {
+	if db, ok := q.(*sql.DB); ok && (db == s.db || db == s.rdb || db == s.inboxDB) {
+		return s.inboxRDB
+	}
+	return q
+}
 
 // InsertNotifications stores ns, ignoring duplicates of rows already stored
 // (by dedupe key), in as few statements as possible.
 func (s *Store) InsertNotifications(ctx context.Context, q DBTX, ns []Notification) (InsertResult, error) {
+	q = s.inboxW(q)
 	res := InsertResult{IDs: make([]int64, len(ns))}
 	if len(ns) == 0 {
 		return res, nil
@@ -116,21 +190,30 @@ func (s *Store) InsertNotifications(ctx context.Context, q DBTX, ns []Notificati
 		}
 	}
 	// A key may repeat within the input; the first occurrence gets the id.
-	pending := make(map[string][]int, len(prepared))
-	for start := 0; start < len(prepared); start += notificationInsertChunk {
-		chunk := prepared[start:min(start+notificationInsertChunk, len(prepared))]
-		args := make([]any, 0, len(chunk)*9)
+	// Keys are matched per chunk: a repeat in a later chunk conflicts with
+	// the row an earlier chunk inserted and comes back as a duplicate.
+	pending := make(map[string]int, len(prepared))
+	args := make([]any, 0, min(len(prepared), notificationChunkSizes[0])*9)
+	start := 0
+	for _, size := range chunkSizes(len(prepared)) {
+		chunk := prepared[start : start+size]
+		args = args[:0]
 		clear(pending)
 		for i, n := range chunk {
-			pending[n.DedupeKey] = append(pending[n.DedupeKey], start+i)
+			if _, dup := pending[n.DedupeKey]; !dup {
+				pending[n.DedupeKey] = start + i
+			}
 			args = append(args, string(n.Source), n.SubscriptionID, n.Mailbox, n.ItemID, n.ChangeType, n.ETag,
 				n.DedupeKey, n.Payload, s.dialect.ts(n.ReceivedAt))
 		}
-		rows, err := q.QueryContext(ctx, s.dialect.rebind(`
-			INSERT INTO notifications (source, subscription_id, mailbox, item_id, change_type, etag, dedupe_key, payload, received_at)
-			VALUES `+placeholders(len(chunk), 9)+`
-			ON CONFLICT (dedupe_key) DO NOTHING
-			RETURNING id, dedupe_key`), args...)
+		start += size
+		var rows *sql.Rows
+		var err error
+		if st := s.stmt(ctx, q, s.insertStmt, size); st != nil {
+			rows, err = st.QueryContext(ctx, args...)
+		} else {
+			rows, err = q.QueryContext(ctx, s.dialect.rebind(insertNotificationsSQL(size)), args...)
+		}
 		if err != nil {
 			return InsertResult{}, fmt.Errorf("store: insert notifications: %w", err)
 		}
@@ -141,8 +224,8 @@ func (s *Store) InsertNotifications(ctx context.Context, q DBTX, ns []Notificati
 				rows.Close()
 				return InsertResult{}, fmt.Errorf("store: insert notifications: %w", err)
 			}
-			if idx := pending[key]; len(idx) > 0 {
-				res.IDs[idx[0]] = id
+			if idx, ok := pending[key]; ok {
+				res.IDs[idx] = id
 				res.Inserted++
 			}
 		}
@@ -156,18 +239,20 @@ func (s *Store) InsertNotifications(ctx context.Context, q DBTX, ns []Notificati
 	return res, nil
 }
 
-const notificationCols = `id, source, subscription_id, mailbox, item_id, change_type, etag, dedupe_key, payload, received_at, processed_at`
+const notificationCols = `id, source, subscription_id, mailbox, item_id, change_type, etag, dedupe_key, payload, received_at, processed_at, attempts, last_error, dead_at`
 
 func scanNotification(row interface{ Scan(...any) error }) (Notification, error) {
 	var n Notification
 	err := row.Scan(&n.ID, &n.Source, &n.SubscriptionID, &n.Mailbox, &n.ItemID, &n.ChangeType, &n.ETag,
-		&n.DedupeKey, &n.Payload, scanTime(&n.ReceivedAt), scanTimePtr(&n.ProcessedAt))
+		&n.DedupeKey, &n.Payload, scanTime(&n.ReceivedAt), scanTimePtr(&n.ProcessedAt),
+		&n.Attempts, &n.LastError, scanTimePtr(&n.DeadAt))
 	return n, err
 }
 
 // GetNotifications returns the rows with the given ids, ordered by id.
 // Missing ids are skipped (retention may have removed them).
 func (s *Store) GetNotifications(ctx context.Context, q DBTX, ids []int64) ([]Notification, error) {
+	q = s.inboxR(q)
 	var out []Notification
 	for start := 0; start < len(ids); start += 1000 {
 		chunk := ids[start:min(start+1000, len(ids))]
@@ -184,10 +269,16 @@ func (s *Store) GetNotifications(ctx context.Context, q DBTX, ids []int64) ([]No
 	return out, nil
 }
 
-// ListUnprocessedNotifications returns up to limit unprocessed rows, oldest
-// first: for recovery and admin views.
+// ListUnprocessedNotifications returns up to limit pending rows (neither
+// processed nor dead), oldest first: for recovery and admin views.
 func (s *Store) ListUnprocessedNotifications(ctx context.Context, q DBTX, limit int) ([]Notification, error) {
-	return s.listNotifications(ctx, q, `WHERE processed_at IS NULL ORDER BY id LIMIT ?`, limit)
+	return s.listNotifications(ctx, s.inboxR(q), `WHERE processed_at IS NULL AND dead_at IS NULL ORDER BY id LIMIT ?`, limit)
+}
+
+// ListDeadNotifications returns up to limit rows that ran out of attempts
+// (see FailNotifications), oldest first, with their last error.
+func (s *Store) ListDeadNotifications(ctx context.Context, q DBTX, limit int) ([]Notification, error) {
+	return s.listNotifications(ctx, s.inboxR(q), `WHERE dead_at IS NOT NULL ORDER BY id LIMIT ?`, limit)
 }
 
 func (s *Store) listNotifications(ctx context.Context, q DBTX, where string, args ...any) ([]Notification, error) {
@@ -210,28 +301,65 @@ func (s *Store) listNotifications(ctx context.Context, q DBTX, where string, arg
 	return out, nil
 }
 
-// CountUnprocessedNotifications returns the inbox backlog, for /readyz and metrics.
+// CountUnprocessedNotifications returns the inbox backlog (rows neither
+// processed nor dead), for /readyz and metrics.
 func (s *Store) CountUnprocessedNotifications(ctx context.Context, q DBTX) (int64, error) {
 	var n int64
-	if err := q.QueryRowContext(ctx, `SELECT COUNT(*) FROM notifications WHERE processed_at IS NULL`).Scan(&n); err != nil {
+	if err := s.inboxR(q).QueryRowContext(ctx, `SELECT COUNT(*) FROM notifications WHERE processed_at IS NULL AND dead_at IS NULL`).Scan(&n); err != nil {
 		return 0, fmt.Errorf("store: count unprocessed notifications: %w", err)
+	}
+	return n, nil
+}
+
+// CountDeadNotifications returns how many rows ran out of attempts.
+func (s *Store) CountDeadNotifications(ctx context.Context, q DBTX) (int64, error) {
+	var n int64
+	if err := s.inboxR(q).QueryRowContext(ctx, `SELECT COUNT(*) FROM notifications WHERE dead_at IS NOT NULL`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("store: count dead notifications: %w", err)
 	}
 	return n, nil
 }
 
 // MarkNotificationsProcessed sets processed_at on those of ids not yet
 // processed and returns how many it changed, so a retried job can tell.
+//
+// Called on the pool (q == DB()) while an Intake runs on this store, the
+// update joins the intake's next group commit instead of taking a
+// transaction (and an fsync, and on SQLite the only connection) of its own;
+// it still returns only once committed.
 func (s *Store) MarkNotificationsProcessed(ctx context.Context, q DBTX, ids []int64, at time.Time) (int64, error) {
+	if len(ids) == 0 {
+		return 0, nil
+	}
+	q = s.inboxW(q)
+	if q == DBTX(s.inboxDB) {
+		if in := s.intake.Load(); in != nil {
+			n, err := in.mark(ctx, ids, at)
+			if !errors.Is(err, ErrIntakeStopped) {
+				return n, err
+			}
+		}
+	}
+	return s.markNotificationsProcessed(ctx, q, ids, at)
+}
+
+func (s *Store) markNotificationsProcessed(ctx context.Context, q DBTX, ids []int64, at time.Time) (int64, error) {
 	var total int64
-	for start := 0; start < len(ids); start += 1000 {
-		chunk := ids[start:min(start+1000, len(ids))]
-		args := make([]any, 0, len(chunk)+1)
-		args = append(args, s.dialect.ts(at))
-		for _, id := range chunk {
+	args := make([]any, 0, min(len(ids), notificationChunkSizes[0])+1)
+	start := 0
+	for _, size := range chunkSizes(len(ids)) {
+		args = append(args[:0], s.dialect.ts(at))
+		for _, id := range ids[start : start+size] {
 			args = append(args, id)
 		}
-		res, err := q.ExecContext(ctx, s.dialect.rebind(`UPDATE notifications SET processed_at = ?
-			WHERE processed_at IS NULL AND id IN (`+inList(len(chunk))+`)`), args...)
+		start += size
+		var res sql.Result
+		var err error
+		if st := s.stmt(ctx, q, s.markStmt, size); st != nil {
+			res, err = st.ExecContext(ctx, args...)
+		} else {
+			res, err = q.ExecContext(ctx, s.dialect.rebind(markNotificationsSQL(size)), args...)
+		}
 		if err != nil {
 			return total, fmt.Errorf("store: mark notifications processed: %w", err)
 		}
@@ -246,8 +374,17 @@ func (s *Store) MarkNotificationsProcessed(ctx context.Context, q DBTX, ids []in
 
 // DeleteProcessedNotificationsBefore removes processed rows received before
 // t (retention). Their dedupe keys are forgotten with them.
+//
+// There is no index on received_at (it would cost every intake row one more
+// index write). Ids grow with arrival, so the rows to delete are those below
+// the first id received at or after t: that subquery walks the primary key
+// from the oldest row and stops there, reading only what is deleted.
 func (s *Store) DeleteProcessedNotificationsBefore(ctx context.Context, q DBTX, t time.Time) (int64, error) {
-	res, err := q.ExecContext(ctx, s.dialect.rebind(`DELETE FROM notifications WHERE processed_at IS NOT NULL AND received_at < ?`), s.dialect.ts(t))
+	q = s.inboxW(q)
+	ts := s.dialect.ts(t)
+	res, err := q.ExecContext(ctx, s.dialect.rebind(`DELETE FROM notifications
+		WHERE id < COALESCE((SELECT id FROM notifications WHERE received_at >= ? ORDER BY id LIMIT 1), (SELECT MAX(id) FROM notifications) + 1)
+		AND processed_at IS NOT NULL AND received_at < ?`), ts, ts)
 	if err != nil {
 		return 0, fmt.Errorf("store: delete processed notifications: %w", err)
 	}

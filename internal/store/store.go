@@ -4,6 +4,12 @@
 // with one set of repository methods. River's tables live in the same
 // database so that a store write and a job insert commit together.
 //
+// The notification inbox is the one exception on SQLite: it lives in a file
+// of its own beside the main one (InboxFileName), with its own single writer,
+// so that acknowledging a webhook never waits behind River's or the sync
+// engine's writes. On PostgreSQL it is a table of the main database. The
+// notification methods always run on the inbox (see InboxDB).
+//
 // Repository methods take a DBTX: pass the *sql.Tx from InTx to combine
 // writes (and River's InsertTx) atomically, or Store.DB() for a single
 // statement. Never use Store.DB() while holding a transaction: on SQLite the
@@ -19,7 +25,10 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
@@ -93,6 +102,29 @@ type Store struct {
 	connStr string
 	logger  *slog.Logger
 	now     func() time.Time
+
+	// SQLite only: a pool of read-only connections (WAL readers neither
+	// wait for nor block the single writer), the background checkpointer
+	// that keeps WAL checkpoints out of the writer's commits, and the
+	// notification INSERTs prepared on the writer for fixed chunk sizes.
+	rdb        *sql.DB
+	ckptStop   chan struct{}
+	ckptDone   chan struct{}
+	ckptOnce   sync.Once
+	insertStmt map[int]*sql.Stmt
+	markStmt   map[int]*sql.Stmt
+
+	// The notification inbox: on SQLite its own file with its own single
+	// writer (inboxDB) and read pool (inboxRDB), checkpointer and prepared
+	// statements; on PostgreSQL both are db.
+	inboxDB, inboxRDB *sql.DB
+	inboxStop         chan struct{}
+	inboxDone         chan struct{}
+
+	// intake is the running Intake, if any: MarkNotificationsProcessed and
+	// ClaimNotifications on the pool join its group commits instead of
+	// taking their own.
+	intake atomic.Pointer[Intake]
 }
 
 // Open connects to the database named by rawURL, applies bookingsync's
@@ -117,7 +149,12 @@ func Open(ctx context.Context, rawURL string, logger *slog.Logger, opts ...Optio
 	s := &Store{logger: logger, now: o.now}
 	switch {
 	case strings.HasPrefix(rawURL, "sqlite:"):
-		dsn, err := sqliteDSN(strings.TrimPrefix(rawURL, "sqlite:"), o.synchronous)
+		path := strings.TrimPrefix(rawURL, "sqlite:")
+		dsn, err := sqliteDSN(path, o.synchronous, false)
+		if err != nil {
+			return nil, err
+		}
+		rdsn, err := sqliteDSN(path, o.synchronous, true)
 		if err != nil {
 			return nil, err
 		}
@@ -132,6 +169,20 @@ func Open(ctx context.Context, rawURL string, logger *slog.Logger, opts ...Optio
 		db.SetConnMaxLifetime(0)
 		db.SetConnMaxIdleTime(0)
 		s.db, s.dialect, s.connStr = db, dialect{backend: BackendSQLite}, dsn
+		// Readers: opened after the migration below has created the file.
+		s.rdb, err = sql.Open("sqlite", rdsn)
+		if err != nil {
+			db.Close()
+			return nil, fmt.Errorf("store: opening sqlite: %w", err)
+		}
+		s.rdb.SetMaxOpenConns(sqliteReaders)
+		s.rdb.SetMaxIdleConns(sqliteReaders)
+		s.rdb.SetConnMaxLifetime(0)
+		s.rdb.SetConnMaxIdleTime(0)
+		if s.inboxDB, s.inboxRDB, err = openSQLitePair(InboxPath(path), o.synchronous); err != nil {
+			s.closeDBs()
+			return nil, err
+		}
 	case strings.HasPrefix(rawURL, "postgres://"), strings.HasPrefix(rawURL, "postgresql://"):
 		db, err := sql.Open("pgx", rawURL)
 		if err != nil {
@@ -145,20 +196,146 @@ func Open(ctx context.Context, rawURL string, logger *slog.Logger, opts ...Optio
 		return nil, fmt.Errorf("store: unsupported database URL %q (want sqlite:PATH or postgres://...)", redactURL(rawURL))
 	}
 
+	if s.rdb == nil {
+		s.rdb = s.db
+	}
+	if s.inboxDB == nil {
+		s.inboxDB, s.inboxRDB = s.db, s.db
+	}
+	fail := func(err error) (*Store, error) {
+		s.closeDBs()
+		return nil, err
+	}
 	if err := s.db.PingContext(ctx); err != nil {
-		s.db.Close()
-		return nil, fmt.Errorf("store: connecting to %s: %w", s.dialect.backend, err)
+		return fail(fmt.Errorf("store: connecting to %s: %w", s.dialect.backend, err))
 	}
 	if err := s.Migrate(ctx); err != nil {
-		s.db.Close()
-		return nil, err
+		return fail(err)
+	}
+	if s.dialect.backend == BackendSQLite {
+		if err := s.prepareSQLite(ctx); err != nil {
+			return fail(err)
+		}
+		s.ckptStop, s.ckptDone = make(chan struct{}), make(chan struct{})
+		go s.checkpointer(s.rdb, s.ckptStop, s.ckptDone)
+		s.inboxStop, s.inboxDone = make(chan struct{}), make(chan struct{})
+		go s.checkpointer(s.inboxRDB, s.inboxStop, s.inboxDone)
 	}
 	return s, nil
 }
 
+// InboxPath returns the SQLite inbox file that belongs to the main database
+// file path: "bookingsync.db" → "bookingsync-inbox.db", in the same directory.
+func InboxPath(path string) string {
+	path = strings.TrimPrefix(path, "//")
+	ext := filepath.Ext(path)
+	return strings.TrimSuffix(path, ext) + "-inbox" + ext
+}
+
+// openSQLitePair opens a SQLite file as one writer connection and a pool
+// of read-only connections, with the same pragmas as the main file.
+func openSQLitePair(path, synchronous string) (w, r *sql.DB, err error) {
+	dsn, err := sqliteDSN(path, synchronous, false)
+	if err != nil {
+		return nil, nil, err
+	}
+	rdsn, err := sqliteDSN(path, synchronous, true)
+	if err != nil {
+		return nil, nil, err
+	}
+	if w, err = sql.Open("sqlite", dsn); err != nil {
+		return nil, nil, fmt.Errorf("store: opening sqlite inbox: %w", err)
+	}
+	w.SetMaxOpenConns(1)
+	w.SetMaxIdleConns(1)
+	w.SetConnMaxLifetime(0)
+	w.SetConnMaxIdleTime(0)
+	if r, err = sql.Open("sqlite", rdsn); err != nil {
+		w.Close()
+		return nil, nil, fmt.Errorf("store: opening sqlite inbox: %w", err)
+	}
+	r.SetMaxOpenConns(sqliteReaders)
+	r.SetMaxIdleConns(sqliteReaders)
+	r.SetConnMaxLifetime(0)
+	r.SetConnMaxIdleTime(0)
+	return w, r, nil
+}
+
+// sqliteReaders is the size of the SQLite read-only pool.
+const sqliteReaders = 4
+
+// sqliteCheckpointInterval is how often the background checkpointer copies
+// the WAL back into the database file. The writer connection only
+// checkpoints itself (sqliteWriterAutoCheckpoint) if this falls far behind.
+const (
+	sqliteCheckpointInterval   = 100 * time.Millisecond
+	sqliteWriterAutoCheckpoint = 20000 // pages (~80 MB of WAL)
+)
+
+// prepareSQLite prepares the notification INSERTs and UPDATEs on the inbox's writer connection.
+// It must run while nothing holds that connection: preparing lazily from
+// inside a transaction would wait for the pool's only connection forever.
+func (s *Store) prepareSQLite(ctx context.Context) error {
+	s.insertStmt = make(map[int]*sql.Stmt, len(notificationChunkSizes))
+	s.markStmt = make(map[int]*sql.Stmt, len(notificationChunkSizes))
+	for _, n := range notificationChunkSizes {
+		st, err := s.inboxDB.PrepareContext(ctx, insertNotificationsSQL(n))
+		if err != nil {
+			return fmt.Errorf("store: preparing notification insert: %w", err)
+		}
+		s.insertStmt[n] = st
+		if st, err = s.inboxDB.PrepareContext(ctx, markNotificationsSQL(n)); err != nil {
+			return fmt.Errorf("store: preparing notification update: %w", err)
+		}
+		s.markStmt[n] = st
+	}
+	return nil
+}
+
+// checkpointer runs PASSIVE WAL checkpoints from a reader connection of
+// rdb, so the writer's commits don't do the copying (and its fsync of the
+// database file) themselves. A passive checkpoint never waits for the writer.
+func (s *Store) checkpointer(rdb *sql.DB, stop, done chan struct{}) {
+	defer close(done)
+	t := time.NewTicker(sqliteCheckpointInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		var busy, log, done int
+		err := rdb.QueryRowContext(ctx, `PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &log, &done)
+		cancel()
+		if err != nil {
+			s.logger.Warn("store: wal checkpoint failed", slog.String("err", err.Error()))
+		}
+	}
+}
+
+func (s *Store) closeDBs() error {
+	for _, m := range []map[int]*sql.Stmt{s.insertStmt, s.markStmt} {
+		for _, st := range m {
+			st.Close()
+		}
+	}
+	var errs []error
+	for _, db := range []*sql.DB{s.inboxRDB, s.inboxDB, s.rdb} {
+		if db != nil && db != s.db {
+			errs = append(errs, db.Close())
+		}
+	}
+	if s.db != nil {
+		errs = append(errs, s.db.Close())
+	}
+	return errors.Join(errs...)
+}
+
 // sqliteDSN builds the modernc.org/sqlite DSN with the settings from
 // go-choices §3.4. Pragmas go in the DSN because they are per connection.
-func sqliteDSN(path, synchronous string) (string, error) {
+func sqliteDSN(path, synchronous string, readOnly bool) (string, error) {
 	path = strings.TrimPrefix(path, "//")
 	if path == "" {
 		return "", errors.New("store: empty sqlite path")
@@ -178,7 +355,13 @@ func sqliteDSN(path, synchronous string) (string, error) {
 	q.Add("_pragma", "busy_timeout(5000)")
 	q.Add("_pragma", "foreign_keys(1)")
 	q.Add("_pragma", "synchronous("+strings.ToUpper(synchronous)+")")
-	q.Set("_txlock", "immediate")
+	if readOnly {
+		q.Add("_pragma", "query_only(1)")
+		q.Set("_txlock", "deferred")
+	} else {
+		q.Add("_pragma", "wal_autocheckpoint("+strconv.Itoa(sqliteWriterAutoCheckpoint)+")")
+		q.Set("_txlock", "immediate")
+	}
 	q.Set("_time_format", "sqlite")
 	return "file:" + path + "?" + q.Encode(), nil
 }
@@ -195,6 +378,27 @@ func redactURL(raw string) string {
 // River. Do not use it while a transaction from InTx is open.
 func (s *Store) DB() *sql.DB { return s.db }
 
+// ReadDB returns a pool for reads that need no transaction with writes. On
+// SQLite these are separate read-only connections, so reads neither queue
+// behind nor delay the single writer (WAL readers see the last commit); on
+// PostgreSQL it is DB().
+func (s *Store) ReadDB() *sql.DB { return s.rdb }
+
+// InboxDB returns the notification inbox's pool: on SQLite the single
+// writer connection of the inbox file (never DB(): the main file has no
+// notifications table), on PostgreSQL DB(). Same rule as DB(): do not use
+// it while a transaction from InboxTx is open.
+func (s *Store) InboxDB() *sql.DB { return s.inboxDB }
+
+// InboxReadDB is ReadDB for the inbox: read-only connections of the inbox
+// file on SQLite, DB() on PostgreSQL.
+func (s *Store) InboxReadDB() *sql.DB { return s.inboxRDB }
+
+// InboxTx is InTx on the inbox's database.
+func (s *Store) InboxTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	return s.inTx(ctx, s.inboxDB, fn)
+}
+
 // Backend reports which database engine the store uses.
 func (s *Store) Backend() Backend { return s.dialect.backend }
 
@@ -209,9 +413,14 @@ func (s *Store) Logger() *slog.Logger { return s.logger }
 // Now returns the store's clock reading.
 func (s *Store) Now() time.Time { return s.now() }
 
-// Close closes the pool.
+// Close closes the pools, the inbox's too.
 func (s *Store) Close() error {
-	if err := s.db.Close(); err != nil {
+	if s.ckptStop != nil {
+		s.ckptOnce.Do(func() { close(s.ckptStop); close(s.inboxStop) })
+		<-s.ckptDone
+		<-s.inboxDone
+	}
+	if err := s.closeDBs(); err != nil {
 		return fmt.Errorf("store: closing: %w", err)
 	}
 	return nil
@@ -220,8 +429,12 @@ func (s *Store) Close() error {
 // InTx runs fn in a transaction, committing if fn returns nil and rolling back
 // otherwise. On SQLite the transaction takes the write lock at BEGIN
 // (_txlock=immediate). fn must use tx only, never the Store's pool.
-func (s *Store) InTx(ctx context.Context, fn func(tx *sql.Tx) error) (err error) {
-	tx, err := s.db.BeginTx(ctx, nil)
+func (s *Store) InTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	return s.inTx(ctx, s.db, fn)
+}
+
+func (s *Store) inTx(ctx context.Context, db *sql.DB, fn func(tx *sql.Tx) error) (err error) {
+	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("store: beginning transaction: %w", err)
 	}

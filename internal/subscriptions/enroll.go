@@ -9,6 +9,7 @@ import (
 
 	"github.com/bookingsync/bookingsync/internal/dataverse"
 	"github.com/bookingsync/bookingsync/internal/graph"
+	"github.com/bookingsync/bookingsync/internal/keylock"
 	"github.com/bookingsync/bookingsync/internal/store"
 )
 
@@ -47,7 +48,7 @@ type Enroller struct {
 
 	// locks serialises work per resource: a reconciliation that read
 	// "Allowed" must not finish after one that read the later "Not Allowed".
-	locks keyLock
+	locks keylock.Map
 }
 
 // NewEnroller returns an Enroller.
@@ -123,7 +124,7 @@ func StatusText(s store.Subscription) string {
 // Reconcile reads one resource from Dataverse and makes the world match it:
 // subscribe, unsubscribe, and write the outcome to the status column.
 func (e *Enroller) Reconcile(ctx context.Context, resourceID string) error {
-	defer e.locks.lock(resourceID)()
+	defer e.locks.Lock(resourceID)()
 	return e.reconcile(ctx, resourceID)
 }
 
@@ -155,7 +156,7 @@ func (e *Enroller) ReconcileAll(ctx context.Context) error {
 			return fmt.Errorf("decode bookableresource: %w", err)
 		}
 		seen[r.ID] = true
-		unlock := e.locks.lock(r.ID)
+		unlock := e.locks.Lock(r.ID)
 		err := e.apply(ctx, r)
 		unlock()
 		if err != nil && firstErr == nil {

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/bookingsync/bookingsync/internal/graph"
+	"github.com/bookingsync/bookingsync/internal/keylock"
 	"github.com/bookingsync/bookingsync/internal/metrics"
 	"github.com/bookingsync/bookingsync/internal/store"
 )
@@ -31,6 +32,7 @@ import (
 const ChangeTypes = "created,updated,deleted"
 
 // MinLifetime is Graph's floor: shorter requests are raised to 45 minutes.
+// It is Config.MinLifetime's default.
 const MinLifetime = 45 * time.Minute
 
 // clampMargin is taken off the maximum Graph reports, so the retried request
@@ -68,6 +70,11 @@ type Config struct {
 	Lifetime        time.Duration
 	// RenewWhenRemaining: renew once less than this fraction of the lifetime is left.
 	RenewWhenRemaining float64
+	// MinLifetime is the shortest lifetime ever requested (default
+	// MinLifetime, Graph's floor), also when clamping to a maximum Graph
+	// reports. Only end-to-end tests against an emulator with a lowered
+	// floor (min_subscription_seconds) set it lower; it is no configuration key.
+	MinLifetime time.Duration
 }
 
 // Manager owns the Graph subscriptions.
@@ -87,7 +94,7 @@ type Manager struct {
 	// OnAlert is called when renewal of a resource's subscription keeps failing.
 	OnAlert func(ctx context.Context, sub store.Subscription, err error)
 
-	locks keyLock // per mailbox, so two paths never create twice
+	locks keylock.Map // per mailbox, so two paths never create twice
 
 	// lifetimeMu guards cfg.Lifetime, which shrinks when Graph tells us the
 	// tenant's maximum, while other mailboxes are being worked on.
@@ -96,8 +103,11 @@ type Manager struct {
 
 // New returns a Manager. now may be nil (time.Now).
 func New(cfg Config, g GraphAPI, s Store, log *slog.Logger, m *metrics.Metrics, now func() time.Time) *Manager {
-	if cfg.Lifetime < MinLifetime {
-		cfg.Lifetime = MinLifetime
+	if cfg.MinLifetime <= 0 {
+		cfg.MinLifetime = MinLifetime
+	}
+	if cfg.Lifetime < cfg.MinLifetime {
+		cfg.Lifetime = cfg.MinLifetime
 	}
 	if cfg.RenewWhenRemaining <= 0 || cfg.RenewWhenRemaining >= 1 {
 		cfg.RenewWhenRemaining = 0.5
@@ -111,7 +121,7 @@ func New(cfg Config, g GraphAPI, s Store, log *slog.Logger, m *metrics.Metrics, 
 	return &Manager{cfg: cfg, graph: g, store: s, log: log, now: now, metrics: m}
 }
 
-func (m *Manager) lock(mailbox string) func() { return m.locks.lock(mailbox) }
+func (m *Manager) lock(mailbox string) func() { return m.locks.Lock(mailbox) }
 
 // lifetime is the lifetime to request now.
 func (m *Manager) lifetime() time.Duration {
@@ -123,7 +133,7 @@ func (m *Manager) lifetime() time.Duration {
 // learnMaximum lowers the lifetime to what Graph said the tenant accepts,
 // for every later create and renewal, and returns it.
 func (m *Manager) learnMaximum(maxMinutes int) time.Duration {
-	life := clampLifetime(maxMinutes)
+	life := clampLifetime(maxMinutes, m.cfg.MinLifetime)
 	m.lifetimeMu.Lock()
 	defer m.lifetimeMu.Unlock()
 	if life < m.cfg.Lifetime {
@@ -182,9 +192,10 @@ func (m *Manager) deleteOrphans(ctx context.Context, mailbox string, keep map[st
 	return nil
 }
 
-// clampLifetime is the lifetime to use when Graph says the maximum is max minutes.
-func clampLifetime(maxMinutes int) time.Duration {
-	return max(time.Duration(maxMinutes)*time.Minute-clampMargin, MinLifetime)
+// clampLifetime is the lifetime to use when Graph says the maximum is max
+// minutes, never below floor.
+func clampLifetime(maxMinutes int, floor time.Duration) time.Duration {
+	return max(time.Duration(maxMinutes)*time.Minute-clampMargin, floor)
 }
 
 func sameResource(a, b string) bool {

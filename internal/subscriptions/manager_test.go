@@ -460,3 +460,26 @@ func TestConcurrentEnsureLearnsMaximum(t *testing.T) {
 		}
 	})
 }
+
+// TestMinLifetime: a lifetime below Graph's 45 minutes is raised to it unless
+// Config.MinLifetime (end-to-end tests against an emulator with a lowered
+// floor) allows it.
+func TestMinLifetime(t *testing.T) {
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	for _, tc := range []struct {
+		life, floor, want time.Duration
+	}{
+		{10 * time.Second, 0, MinLifetime},
+		{10 * time.Second, 10 * time.Second, 10 * time.Second},
+		{5 * time.Second, 10 * time.Second, 10 * time.Second},
+		{time.Hour, 0, time.Hour},
+	} {
+		m := New(Config{Lifetime: tc.life, MinLifetime: tc.floor}, nil, newMemStore(), log, nil, nil)
+		if got := m.lifetime(); got != tc.want {
+			t.Errorf("Lifetime %v, MinLifetime %v: requests %v, want %v", tc.life, tc.floor, got, tc.want)
+		}
+	}
+	if got := clampLifetime(1, 10*time.Second); got != 10*time.Second {
+		t.Errorf("clamp to a 1-minute maximum with a 10s floor: %v", got)
+	}
+}

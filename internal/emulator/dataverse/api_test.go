@@ -3,6 +3,7 @@ package dataverse
 import (
 	"encoding/json"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -295,6 +296,91 @@ func TestConcurrencyAndUpsert(t *testing.T) {
 	}
 	if rec := h.do("GET", "/bookableresourcebookings("+id+")", nil); rec.Code != 404 {
 		t.Fatalf("get deleted: %d", rec.Code)
+	}
+}
+
+// TestUpdateWithDataReturned: PATCH with Prefer: return=representation
+// answers 200 with the row as written (its $select, its new etag), ignores
+// $expand, and keeps every If-Match / If-None-Match rule; without the
+// preference it is 204 as before.
+func TestUpdateWithDataReturned(t *testing.T) {
+	h := newHarness(t, "demo", Options{})
+	id := h.createBooking("Returned")
+	path := "/bookableresourcebookings(" + id + ")"
+	const rep = "Prefer: return=representation"
+	current := func() map[string]any {
+		return h.json(h.do("GET", path+"?$select=name,versionnumber", nil), 200)
+	}
+	tests := []struct {
+		name     string
+		path     string
+		body     string
+		headers  []string
+		want     int
+		wantCode string // error code, for errors
+		check    func(t *testing.T, rec *httptest.ResponseRecorder, before map[string]any)
+	}{
+		{"no preference: 204", path, `{"name":"a"}`, []string{"If-Match: *"}, 204, "", func(t *testing.T, rec *httptest.ResponseRecorder, _ map[string]any) {
+			if rec.Body.Len() != 0 || rec.Header().Get("Preference-Applied") != "" || !strings.HasSuffix(rec.Header().Get("OData-EntityId"), "("+id+")") {
+				t.Errorf("body %q headers %v", rec.Body.String(), rec.Header())
+			}
+		}},
+		{"select", path + "?$select=name,starttime,versionnumber", `{"name":"b","starttime":"2026-03-02T08:00:00Z"}`, []string{rep, "If-Match: *"}, 200, "", func(t *testing.T, rec *httptest.ResponseRecorder, before map[string]any) {
+			m := h.json(rec, 200)
+			after := current()
+			if m["name"] != "b" || m["starttime"] != "2026-03-02T08:00:00Z" || m["bookableresourcebookingid"] != id {
+				t.Errorf("representation %v", m)
+			}
+			if m["@odata.etag"] != after["@odata.etag"] || m["versionnumber"] != after["versionnumber"] || m["versionnumber"].(float64) <= before["versionnumber"].(float64) {
+				t.Errorf("version %v %v, row now %v, before %v", m["versionnumber"], m["@odata.etag"], after, before)
+			}
+			if _, ok := m["endtime"]; ok {
+				t.Errorf("unselected column returned: %v", m)
+			}
+			if rec.Header().Get("Preference-Applied") != "return=representation" || rec.Header().Get("OData-EntityId") != "" {
+				t.Errorf("headers %v", rec.Header())
+			}
+			if ctx := m["@odata.context"].(string); !strings.HasSuffix(ctx, "/$metadata#bookableresourcebookings/$entity") {
+				t.Errorf("@odata.context %q", ctx)
+			}
+		}},
+		{"matching etag, expand ignored", path + "?$select=name&$expand=BookingStatus($select=name)", `{"name":"c"}`, nil, 200, "", func(t *testing.T, rec *httptest.ResponseRecorder, _ map[string]any) {
+			m := h.json(rec, 200)
+			if _, ok := m["BookingStatus"]; ok || m["name"] != "c" {
+				t.Errorf("representation %v: $expand must be ignored", m)
+			}
+		}},
+		{"stale etag", path + "?$select=name", `{"name":"d"}`, []string{rep, `If-Match: W/"1"`}, 412, "", nil},
+		{"missing row with If-Match *", "/bookableresourcebookings(00000000-0000-0000-0000-0000000000cc)?$select=name", `{"name":"e"}`, []string{rep, "If-Match: *"}, 404, codeObjectNotExist, nil},
+		{"If-None-Match * on existing row", path + "?$select=name", `{"name":"f"}`, []string{rep, "If-None-Match: *"}, 412, codeDuplicateRecord, nil},
+		{"If-None-Match * on missing row creates: 201", "/accounts(00000000-0000-0000-0000-0000000000cd)?$select=name", `{"name":"g"}`, []string{rep, "If-None-Match: *"}, 201, "", func(t *testing.T, rec *httptest.ResponseRecorder, _ map[string]any) {
+			if m := h.json(rec, 201); m["name"] != "g" || m["accountid"] != "00000000-0000-0000-0000-0000000000cd" || m["@odata.etag"] == nil {
+				t.Errorf("representation %v", m)
+			}
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			before := current()
+			hdrs := tc.headers
+			if tc.name == "matching etag, expand ignored" {
+				hdrs = []string{rep, "If-Match: " + before["@odata.etag"].(string)}
+			}
+			rec := h.do("PATCH", tc.path, tc.body, hdrs...)
+			if rec.Code != tc.want {
+				t.Fatalf("status %d, want %d: %s", rec.Code, tc.want, rec.Body.String())
+			}
+			if tc.want >= 400 {
+				if code, _ := errorOf(t, rec); code != tc.wantCode {
+					t.Errorf("code %q, want %q", code, tc.wantCode)
+				}
+				if after := current(); after["versionnumber"] != before["versionnumber"] {
+					t.Errorf("failed write changed the row: %v → %v", before, after)
+				}
+				return
+			}
+			tc.check(t, rec, before)
+		})
 	}
 }
 

@@ -72,7 +72,8 @@ type Emulator struct {
 	retries atomic.Int64
 	failed  atomic.Int64
 
-	hooks *deliverer
+	hooks    *deliverer
+	observer atomic.Pointer[Observer] // see Observe
 }
 
 var _ tenant.Section = (*Emulator)(nil)
@@ -181,6 +182,7 @@ func parseRoute(rel string) route {
 func (e *Emulator) serveAPI(w http.ResponseWriter, r *http.Request) {
 	rt := parseRoute(strings.TrimPrefix(r.URL.Path, APIPath))
 	e.routes.Add(r.Method + " " + rt.template)
+	e.observeRequest(r.Method, r.URL.Path, r.Method+" "+rt.template)
 	w.Header().Set("OData-Version", "4.0")
 	c, aerr := e.authenticate(r)
 	if aerr != nil {

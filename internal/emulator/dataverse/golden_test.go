@@ -179,6 +179,26 @@ func TestGoldenDocumentationExamples(t *testing.T) {
 			_ = json.Unmarshal(rec.Body.Bytes(), &body)
 			return map[string]any{"response": map[string]any{"status": float64(rec.Code), "body": body}}
 		}},
+		{"update_return", func(t *testing.T, h *harness, doc map[string]any) any {
+			h.do("PATCH", "/accounts(00000000-0000-0000-0000-000000000001)", map[string]any{
+				"name": "Sample Account", "description": "This is the description of the sample account",
+				"address1_latitude": 47.63958, "creditonhold": false, "accountcategorycode": 1,
+			})
+			req := doc["request"].(map[string]any) // the documented request, replayed verbatim
+			var hdrs []string
+			for _, hv := range req["headers"].([]any) {
+				hdrs = append(hdrs, hv.(string))
+			}
+			rec := h.do(req["method"].(string), req["path"].(string), req["body"], hdrs...)
+			body := h.json(rec, 200)
+			row := h.json(h.do("GET", "/accounts(00000000-0000-0000-0000-000000000001)?$select=name", nil), 200)
+			if body["name"] != "Updated Sample Account" || body["@odata.etag"] != row["@odata.etag"] {
+				t.Errorf("representation %v is not the row as written (%v)", body, row)
+			}
+			return map[string]any{"response": map[string]any{"status": float64(rec.Code), "headers": map[string]any{
+				"OData-Version": rec.Header().Get("OData-Version"), "Preference-Applied": rec.Header().Get("Preference-Applied")},
+				"body": body}}
+		}},
 		{"change_tracking", func(t *testing.T, h *harness, doc map[string]any) any {
 			keep := h.idOf(h.do("POST", "/accounts", map[string]any{"name": "Monte Orton", "telephone1": "555000", "fax": "10101"}))
 			gone := h.idOf(h.do("POST", "/accounts", map[string]any{"name": "Gone"}))
@@ -219,6 +239,16 @@ func TestGoldenDocumentationExamples(t *testing.T) {
 			case "etag_conflict":
 				if !cmp.Equal(doc, got) {
 					t.Errorf("412 body: %s", cmp.Diff(doc, got))
+				}
+			case "update_return":
+				resp := func(v any) map[string]any { return v.(map[string]any)["response"].(map[string]any) }
+				// The doc's example is from the v9.0 days; the emulator serves v9.2.
+				want := strings.Replace(resp(doc)["body"].(map[string]any)["@odata.context"].(string), "/v9.0/", "/v9.2/", 1)
+				if gotCtx := normalise(resp(got)["body"].(map[string]any)["@odata.context"].(string)); gotCtx != want {
+					t.Errorf("@odata.context %q, want %q", gotCtx, want)
+				}
+				if !cmp.Equal(resp(doc)["headers"], resp(got)["headers"]) || resp(got)["status"] != float64(200) {
+					t.Errorf("status/headers: %s", cmp.Diff(resp(doc), resp(got)))
 				}
 			case "change_tracking":
 				gm := got.(map[string]any)

@@ -247,6 +247,9 @@ func (e *Emulator) checkBinds(c *caller, t *table, bound []*table) *apiError {
 	return nil
 }
 
+// writeResult answers a write: 204 (with OData-EntityId), or under Prefer:
+// return=representation repStatus with the row as written — 201 for a
+// create, 200 for a PATCH that updated (reference §2).
 func (e *Emulator) writeResult(w http.ResponseWriter, r *http.Request, t *table, rw *row, repStatus int) *apiError {
 	pref := parsePrefer(r.Header)
 	if !pref.returnRep {
@@ -258,8 +261,17 @@ func (e *Emulator) writeResult(w http.ResponseWriter, r *http.Request, t *table,
 	if err != nil {
 		return err
 	}
-	out := e.render(t, rw, o.sel, o.expand, pref.annotations)
-	out["@odata.context"] = e.contextURL(t, o.selNames, o.expand, "/$entity")
+	var out map[string]any
+	if r.Method == http.MethodPatch {
+		// "Update with data returned": $select is honoured, "The $expand
+		// query option will be ignored if used", and the documented context
+		// names the entity set without the column list.
+		out = e.render(t, rw, o.sel, nil, pref.annotations)
+		out["@odata.context"] = e.contextURL(t, nil, nil, "/$entity")
+	} else {
+		out = e.render(t, rw, o.sel, o.expand, pref.annotations)
+		out["@odata.context"] = e.contextURL(t, o.selNames, o.expand, "/$entity")
+	}
 	w.Header().Set("Preference-Applied", "return=representation")
 	w.Header().Set("ETag", etag(rw.version))
 	writeOData(w, repStatus, out)

@@ -91,7 +91,9 @@ func (e *Emulator) Reset(seed string) error {
 	}
 	for _, m := range []string{"Create", "Update", "Delete"} {
 		mid := put("sdkmessage", stableID("sdkmessage", m), map[string]any{"name": m})
-		for _, ent := range []string{"bookableresourcebooking", "bookableresource"} {
+		// Dataverse has a filter for every table that supports the message;
+		// these are the tables whose changes the service may subscribe to.
+		for _, ent := range []string{"bookableresourcebooking", "bookableresource", "msdyn_workorder"} {
 			put("sdkmessagefilter", stableID("sdkmessagefilter", m, ent), map[string]any{
 				"name": m + " of " + ent, "primaryobjecttypecode": ent, "secondaryobjecttypecode": "none",
 				"iscustomprocessingstepallowed": true, "sdkmessageid": mid})

@@ -325,6 +325,13 @@ func buildSchema(cc CustomColumns, withCustom bool) map[string]*table {
 	acc.addColumn(str("address1_city", 80))
 	acc.addColumn(str("address1_postalcode", 20))
 	acc.addColumn(str("address1_country", 80))
+	// The columns of the documentation's create/update examples, so they can
+	// be replayed verbatim (revenue, a Money column with its currency, is not
+	// modelled).
+	acc.addColumn(memo("description", 2000))
+	acc.addColumn(boolean("creditonhold"))
+	acc.addColumn(double("address1_latitude"))
+	acc.addColumn(choice("accountcategorycode", nil, opts(1, "Preferred Customer", 2, "Standard")...))
 	acc.addColumn(lookup("primarycontactid", target{Entity: "contact", Nav: "primarycontactid", Relationship: "account_primary_contact"}))
 	add(acc)
 

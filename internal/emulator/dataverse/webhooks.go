@@ -222,6 +222,7 @@ func (e *Emulator) fire(op writeOp) {
 	if e.seeding {
 		return
 	}
+	queued := 0
 	for _, st := range e.matchingSteps(op) {
 		d, err := e.buildDelivery(op, st)
 		if err != nil {
@@ -229,7 +230,9 @@ func (e *Emulator) fire(op writeOp) {
 			continue
 		}
 		e.hooks.enqueue(d)
+		queued++
 	}
+	e.observeWrite(op, queued)
 }
 
 func (e *Emulator) images(op writeOp, st step) (pre, post []kv) {

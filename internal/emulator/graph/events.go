@@ -506,6 +506,7 @@ func (e *Emulator) createEvent(w http.ResponseWriter, r *http.Request, rc *reqCt
 		mb.txn[ev.transactionID] = ev.key
 	}
 	e.notifyLocked(mb, "created", singleOrMaster(ev))
+	e.observeWriteLocked(mb, "created", "api", singleOrMaster(ev))
 	if !opts.NoExtraUpdate {
 		key := ev.key
 		e.afterFuncLocked(opts.ExtraUpdateDelay, func() { e.extraUpdate(mb, key) })
@@ -532,6 +533,7 @@ func (e *Emulator) extraUpdate(mb *mailbox, key itemKey) {
 	ev.seq = e.nextSeqLocked()
 	ev.modified = e.t.Now()
 	e.notifyLocked(mb, "updated", singleOrMaster(ev))
+	e.observeWriteLocked(mb, "updated", "outlook", singleOrMaster(ev))
 }
 
 func (e *Emulator) getEvent(w http.ResponseWriter, r *http.Request, rc *reqCtx) *apiError {
@@ -656,6 +658,7 @@ func (e *Emulator) updateEvent(w http.ResponseWriter, r *http.Request, rc *reqCt
 		result = singleOrMaster(target)
 	}
 	e.notifyLocked(mb, "updated", result)
+	e.observeWriteLocked(mb, "updated", "api", result)
 	raw, err := encodeEvent(e.renderInstance(mb, result, renderOpts{prefs: rc.prefs}), nil)
 	if err != nil {
 		return errorf(500, "generalException", err.Error())
@@ -697,6 +700,7 @@ func (e *Emulator) deleteEvent(w http.ResponseWriter, r *http.Request, rc *reqCt
 		m.seq = e.nextSeqLocked()
 		m.modified = now
 		e.notifyLocked(mb, "updated", singleOrMaster(m))
+		e.observeWriteLocked(mb, "updated", "api", singleOrMaster(m))
 	} else {
 		ev := inst.ev
 		delete(mb.events, ev.key)
@@ -707,6 +711,7 @@ func (e *Emulator) deleteEvent(w http.ResponseWriter, r *http.Request, rc *reqCt
 		e.pruneTombstonesLocked(mb, now)
 		mb.tombstones = append(mb.tombstones, tombstone{ev: ev, seq: seq, deleted: now})
 		e.notifyLocked(mb, "deleted", inst)
+		e.observeWriteLocked(mb, "deleted", "api", inst)
 	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil

@@ -40,6 +40,7 @@ type Emulator struct {
 
 	routes   tenant.Counter
 	counters counters
+	observer atomic.Pointer[Observer] // see Observe
 
 	// mu guards everything below. One lock keeps the model simple; the
 	// per-mailbox concurrency limit is accounted separately, lock-free.
@@ -343,7 +344,9 @@ const (
 // mailbox resolution and the per-mailbox concurrency limit.
 func (e *Emulator) handle(mux *http.ServeMux, pattern string, kind int, h handlerFunc) {
 	mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
-		e.routes.Add(tenant.RouteKey(r.Pattern, basePath))
+		route := tenant.RouteKey(r.Pattern, basePath)
+		e.routes.Add(route)
+		e.observeRequest(r.Method, r.URL.Path, route)
 		if aerr := e.serve(w, r, kind, h); aerr != nil {
 			e.writeError(w, aerr)
 		}

@@ -19,6 +19,10 @@ type Options struct {
 	// events, in minutes from now (default 10,070: what a live tenant
 	// accepted in 2026; 4,230 behaves like older tenants).
 	MaxSubscriptionMinutes int
+	// MinSubscriptionSeconds is Graph's floor: a shorter expirationDateTime
+	// is raised to this many seconds from now (default 2,700 = 45 minutes).
+	// Tests lower it so that renewal and expiry happen in seconds.
+	MinSubscriptionSeconds int
 	// SubscriptionsPerMailbox caps active subscriptions per mailbox (default 1,000).
 	SubscriptionsPerMailbox int
 
@@ -85,6 +89,7 @@ func (o Options) withDefaults() Options {
 		}
 	}
 	setInt(&o.MaxSubscriptionMinutes, 10070)
+	setInt(&o.MinSubscriptionSeconds, 2700)
 	setInt(&o.SubscriptionsPerMailbox, 1000)
 	setDur(&o.NotificationRetryWindow, 4*time.Hour)
 	setDur(&o.NotificationBackoff, 30*time.Second)
@@ -112,6 +117,7 @@ func (o Options) withDefaults() Options {
 func (o *Options) RegisterFlags(fs *flag.FlagSet) {
 	d := Options{}.withDefaults()
 	fs.IntVar(&o.MaxSubscriptionMinutes, "graph-max-subscription-minutes", d.MaxSubscriptionMinutes, "largest subscription lifetime for events, in minutes (4230 behaves like older tenants)")
+	fs.IntVar(&o.MinSubscriptionSeconds, "graph-min-subscription-seconds", d.MinSubscriptionSeconds, "shortest subscription lifetime, in seconds; shorter requests are raised to it (Graph: 2700 = 45 minutes)")
 	fs.DurationVar(&o.NotificationRetryWindow, "graph-notification-retry-window", d.NotificationRetryWindow, "how long failing change notifications are retried")
 	fs.DurationVar(&o.NotificationBackoff, "graph-notification-backoff", d.NotificationBackoff, "first notification retry delay (doubles each time)")
 	fs.DurationVar(&o.NotificationBackoffMax, "graph-notification-backoff-max", d.NotificationBackoffMax, "largest notification retry delay")
@@ -137,6 +143,7 @@ func (o *Options) RegisterFlags(fs *flag.FlagSet) {
 // settingsJSON is the control API's view of Options (GET/POST /_emulator/settings, member "graph").
 type settingsJSON struct {
 	MaxSubscriptionMinutes   *int  `json:"max_subscription_minutes"`
+	MinSubscriptionSeconds   *int  `json:"min_subscription_seconds"`
 	SubscriptionsPerMailbox  *int  `json:"subscriptions_per_mailbox"`
 	NotificationRetryWindowS *int  `json:"notification_retry_window_s"`
 	NotificationBackoffMS    *int  `json:"notification_backoff_ms"`
@@ -165,6 +172,7 @@ func settingsOf(o Options) settingsJSON {
 	s := func(d time.Duration) *int { return ptr(int(d / time.Second)) }
 	return settingsJSON{
 		MaxSubscriptionMinutes:   ptr(o.MaxSubscriptionMinutes),
+		MinSubscriptionSeconds:   ptr(o.MinSubscriptionSeconds),
 		SubscriptionsPerMailbox:  ptr(o.SubscriptionsPerMailbox),
 		NotificationRetryWindowS: s(o.NotificationRetryWindow),
 		NotificationBackoffMS:    ms(o.NotificationBackoff),
@@ -211,6 +219,7 @@ func (s settingsJSON) apply(o Options) (Options, error) {
 		*dst = time.Duration(*src) * unit
 	}
 	posInt("max_subscription_minutes", s.MaxSubscriptionMinutes, &o.MaxSubscriptionMinutes)
+	posInt("min_subscription_seconds", s.MinSubscriptionSeconds, &o.MinSubscriptionSeconds)
 	posInt("subscriptions_per_mailbox", s.SubscriptionsPerMailbox, &o.SubscriptionsPerMailbox)
 	dur("notification_retry_window_s", s.NotificationRetryWindowS, time.Second, 1, &o.NotificationRetryWindow)
 	dur("notification_backoff_ms", s.NotificationBackoffMS, time.Millisecond, 1, &o.NotificationBackoff)
@@ -232,6 +241,10 @@ func (s settingsJSON) apply(o Options) (Options, error) {
 	posInt("page_size", s.PageSize, &o.PageSize)
 	dur("delta_token_lifetime_s", s.DeltaTokenLifetimeS, time.Second, 1, &o.DeltaTokenLifetime)
 	dur("sweep_interval_ms", s.SweepIntervalMS, time.Millisecond, 1, &o.SweepInterval)
+	if o.MinSubscriptionSeconds > 60*o.MaxSubscriptionMinutes {
+		errs = append(errs, fmt.Errorf("min_subscription_seconds (%d) must not exceed max_subscription_minutes (%d) × 60",
+			o.MinSubscriptionSeconds, o.MaxSubscriptionMinutes))
+	}
 	if o.PageSize > 1000 {
 		errs = append(errs, fmt.Errorf("page_size must be at most 1000, got %d", o.PageSize))
 	}

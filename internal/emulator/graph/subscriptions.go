@@ -18,10 +18,6 @@ import (
 	"github.com/bookingsync/bookingsync/internal/emulator/tenant"
 )
 
-// minSubscriptionLifetime: "Any value under 45 minutes after the time of the
-// request is automatically set to 45 minutes after the request time."
-const minSubscriptionLifetime = 45 * time.Minute
-
 const maxClientState = 128 // the stricter of the two documented limits
 
 type subscription struct {
@@ -122,7 +118,11 @@ func isLoopback(host string) bool {
 }
 
 // checkExpiration applies Graph's lifetime rules; now is the request time.
-func checkExpiration(raw string, now time.Time, maxMinutes int) (time.Time, *apiError) {
+// Graph: "Any value under 45 minutes after the time of the request is
+// automatically set to 45 minutes after the request time" (the floor is
+// Options.MinSubscriptionSeconds, 45 minutes unless a test lowers it).
+func checkExpiration(raw string, now time.Time, o Options) (time.Time, *apiError) {
+	maxMinutes, minLifetime := o.MaxSubscriptionMinutes, time.Duration(o.MinSubscriptionSeconds)*time.Second
 	exp, err := time.Parse(time.RFC3339Nano, raw)
 	if err != nil {
 		return time.Time{}, errorf(400, codeRequestBodyRead, fmt.Sprintf("Cannot convert the literal '%s' to the expected type 'Edm.DateTimeOffset'.", raw))
@@ -134,8 +134,8 @@ func checkExpiration(raw string, now time.Time, maxMinutes int) (time.Time, *api
 	if exp.Sub(now) > time.Duration(maxMinutes)*time.Minute {
 		return time.Time{}, errorf(400, codeExtensionError, fmt.Sprintf("Subscription expiration can only be %d minutes in the future.", maxMinutes))
 	}
-	if exp.Sub(now) < minSubscriptionLifetime {
-		exp = now.Add(minSubscriptionLifetime)
+	if exp.Sub(now) < minLifetime {
+		exp = now.Add(minLifetime)
 	}
 	return exp, nil
 }
@@ -214,7 +214,7 @@ func (e *Emulator) createSubscription(w http.ResponseWriter, r *http.Request, rc
 	}
 	opts := e.options()
 	now := e.t.Now()
-	exp, aerr := checkExpiration(*in.ExpirationDateTime, now, opts.MaxSubscriptionMinutes)
+	exp, aerr := checkExpiration(*in.ExpirationDateTime, now, opts)
 	if aerr != nil {
 		return aerr
 	}
@@ -419,7 +419,7 @@ func (e *Emulator) updateSubscription(w http.ResponseWriter, r *http.Request, rc
 	now := e.t.Now()
 	exp := cur.expiration
 	if in.ExpirationDateTime != nil {
-		if exp, aerr = checkExpiration(*in.ExpirationDateTime, now, e.options().MaxSubscriptionMinutes); aerr != nil {
+		if exp, aerr = checkExpiration(*in.ExpirationDateTime, now, e.options()); aerr != nil {
 			return aerr
 		}
 	}

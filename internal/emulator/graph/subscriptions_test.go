@@ -283,3 +283,41 @@ func TestLifecycleControl(t *testing.T) {
 	}
 	h.waitStat("lifecycle_notifications_sent", 3)
 }
+
+// TestMinSubscriptionSeconds: the 45-minute floor is a setting, so renewal
+// and expiry can be tested in seconds; a lowered floor still raises shorter
+// requests to it, and subscriptions then expire on time.
+func TestMinSubscriptionSeconds(t *testing.T) {
+	h := newHarness(t, Options{MinSubscriptionSeconds: 2, SweepInterval: 20 * time.Millisecond}, false)
+	srv := httptest.NewServer(newReceiver())
+	defer srv.Close()
+	now := h.tn.Now()
+	short := h.mustStatus(h.subscribe(adele, srv.URL, "", map[string]any{
+		"expirationDateTime": now.Add(500 * time.Millisecond).Format(time.RFC3339Nano)}), 201).json(t)
+	exp, _ := time.Parse(time.RFC3339Nano, short["expirationDateTime"].(string))
+	if d := exp.Sub(now); d < 2*time.Second || d > 3*time.Second {
+		t.Errorf("lifetime raised to %v, want the 2s floor", d)
+	}
+	id := short["id"].(string)
+	renewed := h.mustStatus(h.do("PATCH", "/subscriptions/"+id, map[string]any{
+		"expirationDateTime": h.tn.Now().Add(3 * time.Second).Format(time.RFC3339Nano)}), 200).json(t)
+	if renewed["expirationDateTime"] == short["expirationDateTime"] {
+		t.Errorf("PATCH to 3s did not move the expiry")
+	}
+	h.waitStat("subscriptions_expired", 1)
+	if r := h.do("GET", "/subscriptions/"+id, nil); r.status != 404 {
+		t.Errorf("expired subscription: GET %d, want 404", r.status)
+	}
+
+	for _, bad := range []string{`{"min_subscription_seconds": 0}`, `{"min_subscription_seconds": 61, "max_subscription_minutes": 1}`} {
+		if err := h.em.SetSettings([]byte(bad)); err == nil {
+			t.Errorf("SetSettings(%s) accepted", bad)
+		}
+	}
+	if err := h.em.SetSettings([]byte(`{"min_subscription_seconds": 2700}`)); err != nil {
+		t.Fatal(err)
+	}
+	if got := settingsOf(h.em.options()).MinSubscriptionSeconds; *got != 2700 {
+		t.Errorf("min_subscription_seconds = %d", *got)
+	}
+}

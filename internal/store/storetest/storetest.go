@@ -32,6 +32,7 @@ func Exercise(t *testing.T, newStore func(t testing.TB) *store.Store) {
 		{"NotificationDedupe", testNotificationDedupe},
 		{"NotificationProcessing", testNotificationProcessing},
 		{"Links", testLinks},
+		{"Leases", testLeases},
 		{"LinkConcurrentCAS", testLinkConcurrentCAS},
 		{"SyncState", testSyncState},
 		{"Audit", testAudit},
@@ -42,6 +43,7 @@ func Exercise(t *testing.T, newStore func(t testing.TB) *store.Store) {
 		{"IntakeStopDrains", testIntakeStopDrains},
 		{"IntakeAbandoned", testIntakeAbandoned},
 		{"IntakeValidation", testIntakeValidation},
+		{"IntakeAppliesMarks", testIntakeAppliesMarks},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -79,10 +81,26 @@ func testMigrations(t *testing.T, s *store.Store) {
 	if rows != store.LatestSchemaVersion() {
 		t.Errorf("schema_version has %d rows after repeated migrations, want %d", rows, store.LatestSchemaVersion())
 	}
-	for _, table := range []string{"resources", "subscriptions", "notifications", "links", "sync_state", "audit", "river_job", "river_migration"} {
+	for _, table := range []string{"resources", "subscriptions", "links", "sync_state", "audit", "river_job", "river_migration"} {
 		var n int
 		if err := s.DB().QueryRowContext(ctx, `SELECT COUNT(*) FROM `+table).Scan(&n); err != nil {
 			t.Errorf("table %s: %v", table, err)
+		}
+	}
+	// The inbox: its own file on SQLite, the main database on PostgreSQL.
+	if got := must(s.InboxSchemaVersion(ctx)); got != store.LatestInboxSchemaVersion() {
+		t.Errorf("InboxSchemaVersion = %d, want %d", got, store.LatestInboxSchemaVersion())
+	}
+	var n int
+	if err := s.InboxDB().QueryRowContext(ctx, `SELECT COUNT(*) FROM notifications`).Scan(&n); err != nil {
+		t.Errorf("inbox table notifications: %v", err)
+	}
+	if s.Backend() == store.BackendSQLite {
+		if s.InboxDB() == s.DB() {
+			t.Error("SQLite inbox shares the main database's writer")
+		}
+		if err := s.DB().QueryRowContext(ctx, `SELECT COUNT(*) FROM notifications`).Scan(&n); err == nil {
+			t.Error("SQLite main database has a notifications table; the inbox has its own file")
 		}
 	}
 }
@@ -487,7 +505,9 @@ func testNotificationProcessing(t *testing.T, s *store.Store) {
 func testLinks(t *testing.T, s *store.Store) {
 	ctx := context.Background()
 	db := s.DB()
-	l := store.Link{BookingID: "b1", ResourceID: "r1", Mailbox: "u1", EventID: "ev1", BookingVersion: 1000, BookingHash: "bh1", EventChangeKey: "ck1", EventETag: "W/1", EventHash: "eh1"}
+	t0 := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+	l := store.Link{BookingID: "b1", ResourceID: "r1", Mailbox: "u1", EventID: "ev1", BookingVersion: 1000, BookingHash: "bh1", EventChangeKey: "ck1", EventETag: "W/1", EventHash: "eh1",
+		AgreedStart: t0, AgreedEnd: t0.Add(time.Hour)}
 	got := must(s.InsertLink(ctx, db, l))
 	if got.Version != 1 {
 		t.Errorf("new link Version = %d, want 1", got.Version)
@@ -549,6 +569,9 @@ func testLinks(t *testing.T, s *store.Store) {
 	if len(links) != 2 || links[0].BookingID != "b1" || links[1].BookingID != "b2" {
 		t.Errorf("ListLinksByMailbox = %+v", links)
 	}
+	if all := must(s.ListLinks(ctx, db)); len(all) != 2 {
+		t.Errorf("ListLinks = %+v, want 2 links", all)
+	}
 	if err := s.DeleteLink(ctx, db, "b1", 2); !errors.Is(err, store.ErrConflict) {
 		t.Errorf("DeleteLink stale err = %v, want ErrConflict", err)
 	}
@@ -557,6 +580,23 @@ func testLinks(t *testing.T, s *store.Store) {
 	}
 	if err := s.DeleteLink(ctx, db, "b1", 3); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("DeleteLink again err = %v, want ErrNotFound", err)
+	}
+
+	// A create in flight: placeholder event id and its transactionId, one
+	// per booking even in the same mailbox; times unknown read back zero.
+	for _, b := range []string{"p1", "p2"} {
+		p := must(s.InsertLink(ctx, db, store.Link{BookingID: b, Mailbox: "u1", EventID: store.PendingEventID(b), CreateTxID: "tx-" + b}))
+		if !p.Pending() || p.CreateTxID != "tx-"+b || !p.AgreedStart.IsZero() {
+			t.Errorf("pending link %s = %+v", b, p)
+		}
+	}
+	if p := must(s.ListPendingLinks(ctx, db, "u1")); len(p) != 2 {
+		t.Errorf("ListPendingLinks = %+v, want p1 and p2", p)
+	}
+	done := must(s.GetLink(ctx, db, "p1"))
+	done.EventID, done.CreateTxID, done.Origin, done.Detached = "ev9", "", "outlook", true
+	if x := must(s.UpdateLink(ctx, db, done, done.Version)); x.Pending() || x.EventID != "ev9" || x.Origin != "outlook" || !x.Detached {
+		t.Errorf("completed link = %+v", x)
 	}
 }
 
@@ -669,8 +709,9 @@ func testAudit(t *testing.T, s *store.Store) {
 	}
 }
 
-// enqueueRecorder is an EnqueueFunc that records every call; hold makes
-// the first call block until released, to queue submitters behind it.
+// enqueueRecorder is an IntakeConfig.BeforeCommit that records every call
+// (the new ids of one commit); hold makes the first call block until
+// released, to queue submitters behind it.
 type enqueueRecorder struct {
 	mu    sync.Mutex
 	calls [][]int64
@@ -733,7 +774,7 @@ func waitPending(in *store.Intake, n int) {
 func testIntakeConcurrent(t *testing.T, s *store.Store) {
 	ctx := context.Background()
 	rec := &enqueueRecorder{}
-	in := startIntake(t, s, store.IntakeConfig{Enqueue: rec.enqueue, MaxBatch: 50})
+	in := startIntake(t, s, store.IntakeConfig{BeforeCommit: rec.enqueue, MaxBatch: 50})
 
 	const submitters, perSubmitter, perBatch = 32, 20, 5
 	// Submitters overlap: item ids repeat across goroutines, so the same
@@ -790,7 +831,7 @@ func testIntakeConcurrent(t *testing.T, s *store.Store) {
 	enqueued := map[int64]int{}
 	for _, call := range rec.snapshot() {
 		if len(call) == 0 {
-			t.Error("Enqueue called with no ids")
+			t.Error("BeforeCommit called with no ids")
 		}
 		for _, id := range call {
 			enqueued[id]++
@@ -821,7 +862,7 @@ func testIntakeCoalesces(t *testing.T, s *store.Store) {
 	must(s.InsertSubscription(ctx, s.DB(), store.Subscription{ID: "s1", ResourceID: "r1", Mailbox: "u1", ExpiresAt: t0, ClientStateHash: store.HashClientState("x")}))
 
 	rec := newHoldingRecorder()
-	in := startIntake(t, s, store.IntakeConfig{Enqueue: rec.enqueue, MaxBatch: 1000, MaxWait: time.Millisecond})
+	in := startIntake(t, s, store.IntakeConfig{BeforeCommit: rec.enqueue, MaxBatch: 1000, MaxWait: time.Millisecond})
 
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -847,6 +888,7 @@ func testIntakeCoalesces(t *testing.T, s *store.Store) {
 	waitPending(in, queued)
 	close(rec.hold)
 	wg.Wait()
+	in.Stop() // waits for the subscription touch, made after the commit
 
 	calls := rec.snapshot()
 	var sizes []int
@@ -865,7 +907,7 @@ func testIntakeEnqueueFailure(t *testing.T, s *store.Store) {
 	ctx := context.Background()
 	errQueue := errors.New("queue unavailable")
 	rec := &enqueueRecorder{fail: errQueue}
-	in := startIntake(t, s, store.IntakeConfig{Enqueue: rec.enqueue})
+	in := startIntake(t, s, store.IntakeConfig{BeforeCommit: rec.enqueue})
 	batch := []store.Notification{graphNote("s1", "e1", "updated", "W/1"), graphNote("s1", "e2", "updated", "W/1")}
 
 	if _, err := in.Submit(ctx, batch); !errors.Is(err, errQueue) {
@@ -882,19 +924,19 @@ func testIntakeEnqueueFailure(t *testing.T, s *store.Store) {
 	if err != nil || res.Inserted != 2 {
 		t.Fatalf("retry Submit = %+v, %v; want 2 inserted", res, err)
 	}
-	// Nothing new → no job.
+	// Nothing new → no BeforeCommit.
 	if res, err := in.Submit(ctx, batch); err != nil || res.Duplicates != 2 {
 		t.Fatalf("duplicate Submit = %+v, %v", res, err)
 	}
 	if calls := rec.snapshot(); len(calls) != 1 {
-		t.Errorf("Enqueue called %d times, want 1 (duplicates enqueue nothing)", len(calls))
+		t.Errorf("BeforeCommit called %d times, want 1 (only commits that store rows)", len(calls))
 	}
 }
 
 func testIntakeDBClosed(t *testing.T, s *store.Store) {
 	ctx := context.Background()
 	rec := newHoldingRecorder()
-	in := startIntake(t, s, store.IntakeConfig{Enqueue: rec.enqueue})
+	in := startIntake(t, s, store.IntakeConfig{BeforeCommit: rec.enqueue})
 
 	go in.Submit(ctx, []store.Notification{graphNote("s1", "first", "updated", "W/1")})
 	<-rec.held
@@ -924,7 +966,7 @@ func testIntakeDBClosed(t *testing.T, s *store.Store) {
 func testIntakeStopDrains(t *testing.T, s *store.Store) {
 	ctx := context.Background()
 	rec := newHoldingRecorder()
-	in := startIntake(t, s, store.IntakeConfig{Enqueue: rec.enqueue, MaxBatch: 4})
+	in := startIntake(t, s, store.IntakeConfig{BeforeCommit: rec.enqueue, MaxBatch: 4})
 
 	go in.Submit(ctx, []store.Notification{graphNote("s1", "first", "updated", "W/1")})
 	<-rec.held
@@ -957,7 +999,7 @@ func testIntakeStopDrains(t *testing.T, s *store.Store) {
 func testIntakeAbandoned(t *testing.T, s *store.Store) {
 	ctx := context.Background()
 	rec := newHoldingRecorder()
-	in := startIntake(t, s, store.IntakeConfig{Enqueue: rec.enqueue})
+	in := startIntake(t, s, store.IntakeConfig{BeforeCommit: rec.enqueue})
 
 	firstDone := make(chan error, 1)
 	go func() {
@@ -997,10 +1039,7 @@ func testIntakeAbandoned(t *testing.T, s *store.Store) {
 func testIntakeValidation(t *testing.T, s *store.Store) {
 	ctx := context.Background()
 	rec := &enqueueRecorder{}
-	if _, err := store.NewIntake(s, store.IntakeConfig{}); err == nil {
-		t.Error("NewIntake without Enqueue succeeded")
-	}
-	in := startIntake(t, s, store.IntakeConfig{Enqueue: rec.enqueue})
+	in := startIntake(t, s, store.IntakeConfig{BeforeCommit: rec.enqueue})
 	tests := []struct {
 		name string
 		n    store.Notification
@@ -1021,5 +1060,84 @@ func testIntakeValidation(t *testing.T, s *store.Store) {
 	}
 	if res, err := in.Submit(ctx, nil); err != nil || len(res.IDs) != 0 {
 		t.Errorf("empty Submit = %+v, %v", res, err)
+	}
+}
+
+// testIntakeAppliesMarks: while an Intake runs, MarkNotificationsProcessed
+// on the pool goes through its committer, with the same results as a
+// direct update; after Stop it runs directly again.
+func testIntakeAppliesMarks(t *testing.T, s *store.Store) {
+	ctx := context.Background()
+	rec := &enqueueRecorder{}
+	in := startIntake(t, s, store.IntakeConfig{BeforeCommit: rec.enqueue})
+	var ids []int64
+	for i := range 5 {
+		res, err := in.Submit(ctx, []store.Notification{graphNote("s1", fmt.Sprintf("m%d", i), "updated", "W/1")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, res.IDs...)
+	}
+	var wg sync.WaitGroup
+	counts := make([]int64, 3)
+	for i, part := range [][]int64{ids[:2], ids[2:3], {999999}} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			counts[i] = must(s.MarkNotificationsProcessed(ctx, s.DB(), part, t0))
+		}()
+	}
+	wg.Wait()
+	if diff := cmp.Diff([]int64{2, 1, 0}, counts); diff != "" {
+		t.Errorf("marked per call (-want +got):\n%s", diff)
+	}
+	if n := must(s.MarkNotificationsProcessed(ctx, s.DB(), ids[:3], t0.Add(time.Minute))); n != 0 {
+		t.Errorf("re-marking processed rows changed %d", n)
+	}
+	if n := must(s.CountUnprocessedNotifications(ctx, s.ReadDB())); n != 2 {
+		t.Errorf("unprocessed = %d, want 2", n)
+	}
+	if got := must(s.GetNotifications(ctx, s.ReadDB(), ids[:1])); got[0].ProcessedAt == nil || !got[0].ProcessedAt.Equal(t0) {
+		t.Errorf("ProcessedAt = %v, want %v", got[0].ProcessedAt, t0)
+	}
+	in.Stop()
+	if n := must(s.MarkNotificationsProcessed(ctx, s.DB(), ids, t0)); n != 2 {
+		t.Errorf("after Stop marked %d, want 2", n)
+	}
+}
+
+func testLeases(t *testing.T, s *store.Store) {
+	ctx := context.Background()
+	db := s.DB()
+	tests := []struct {
+		name  string
+		owner string
+		ttl   time.Duration
+		want  bool
+	}{
+		{"free", "a", time.Hour, true},
+		{"held by another", "b", time.Hour, false},
+		{"extended by its owner", "a", time.Hour, true},
+		{"expired: taken over", "b", time.Hour, true}, // after "a" re-leases with a negative ttl below
+	}
+	for i, tt := range tests {
+		if i == 3 {
+			must(s.TryLease(ctx, db, "k", "a", -time.Second)) // a's lease, already expired
+		}
+		if got := must(s.TryLease(ctx, db, "k", tt.owner, tt.ttl)); got != tt.want {
+			t.Errorf("%s: TryLease(%s) = %v, want %v", tt.name, tt.owner, got, tt.want)
+		}
+	}
+	if err := s.ReleaseLease(ctx, db, "k", "a"); err != nil { // not a's any more: no effect
+		t.Fatal(err)
+	}
+	if must(s.TryLease(ctx, db, "k", "c", time.Hour)) {
+		t.Error("release by a former owner freed b's lease")
+	}
+	if err := s.ReleaseLease(ctx, db, "k", "b"); err != nil {
+		t.Fatal(err)
+	}
+	if !must(s.TryLease(ctx, db, "k", "c", time.Hour)) {
+		t.Error("lease not free after its owner released it")
 	}
 }
