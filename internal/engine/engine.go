@@ -126,8 +126,15 @@ type Outcome struct {
 	Writes int // Graph and Dataverse writes performed
 }
 
-// maxAttempts bounds re-evaluation after losing a compare-and-swap race.
+// maxAttempts bounds re-evaluation after losing a race.
 const maxAttempts = 4
+
+// raced reports an error that means "someone else changed it meanwhile":
+// another worker updated the link, or Dataverse answered 412 to our
+// If-Match. Both are answered by reading again and deciding again.
+func raced(err error) bool {
+	return errors.Is(err, store.ErrConflict) || errors.Is(err, d365.ErrPreconditionFailed)
+}
 
 // SyncBooking brings the calendar in line with one booking. version is the
 // versionnumber the trigger carried (0 if unknown): when the link already
@@ -160,7 +167,7 @@ func (e *Engine) syncBooking(ctx context.Context, bookingID string, version int6
 			return Outcome{Echo: true, Reason: "booking version already recorded"}, nil
 		}
 		out, err := e.evaluate(ctx, bookingID, link, nil, false, refresh)
-		if errors.Is(err, store.ErrConflict) && attempt < maxAttempts {
+		if raced(err) && attempt < maxAttempts {
 			continue
 		}
 		return out, err
@@ -267,13 +274,13 @@ func (e *Engine) syncLinkedEvent(ctx context.Context, bookingID, mailbox, eventI
 			}
 		}
 		if out, ok, err := e.recordOutlookTouch(ctx, link, ev); ok || err != nil {
-			if errors.Is(err, store.ErrConflict) && attempt < maxAttempts {
+			if raced(err) && attempt < maxAttempts {
 				continue
 			}
 			return out, err
 		}
 		out, err := e.evaluate(ctx, bookingID, link, ev, true, false)
-		if errors.Is(err, store.ErrConflict) && attempt < maxAttempts {
+		if raced(err) && attempt < maxAttempts {
 			continue
 		}
 		return out, err
@@ -312,8 +319,81 @@ func (e *Engine) evaluateOutlookCreated(ctx context.Context, res *bsync.Resource
 // the booking's lock. ev/fetched describe the event when the caller read it;
 // refresh compares the content even if the booking's version is recorded.
 func (e *Engine) evaluate(ctx context.Context, bookingID string, link *store.Link, ev *bsync.Event, fetched, refresh bool) (Outcome, error) {
-	now := e.cfg.Now()
-	in := bsync.Input{Now: now, Policy: e.cfg.Policy, Event: ev, EventFetched: fetched}
+	in, echo, err := e.load(ctx, bookingID, link, ev, fetched, refresh, false)
+	if err != nil || echo {
+		return Outcome{Echo: echo, Reason: "booking version already recorded"}, err
+	}
+	plan := bsync.Decide(in)
+	out := Outcome{Rule: plan.Rule, Reason: plan.Reason}
+	x := &execution{e: e, in: in, link: link, bookingID: bookingID, booking: in.Booking, event: in.Event}
+	err = x.run(ctx, plan)
+	out.Writes = x.writes
+	if err != nil {
+		return out, err
+	}
+	e.log.Debug("sync evaluated", "booking", bookingID, "rule", plan.Rule, "writes", x.writes)
+	return out, nil
+}
+
+// PlanBooking decides what syncing bookingID would do now, reading both
+// sides (the linked event too) and writing nothing: for resync --dry-run and
+// the mass-delete guard, which count a pass's deletions before any happens.
+func (e *Engine) PlanBooking(ctx context.Context, bookingID string) (bsync.Plan, error) {
+	link, err := e.link(ctx, bookingID)
+	if err != nil {
+		return bsync.Plan{}, err
+	}
+	var ev *bsync.Event
+	fetched := false
+	if link != nil && !link.Pending() && !link.Detached {
+		if ev, err = e.getEvent(ctx, link.Mailbox, link.EventID); err != nil {
+			return bsync.Plan{}, err
+		}
+		fetched = true
+	}
+	in, _, err := e.load(ctx, bookingID, link, ev, fetched, true, true)
+	if err != nil {
+		return bsync.Plan{}, err
+	}
+	return bsync.Decide(in), nil
+}
+
+// PlanEvent decides what an event of ours or an unlinked appointment found
+// by a catch-up would cause, writing nothing (resync --dry-run).
+func (e *Engine) PlanEvent(ctx context.Context, ev bsync.Event) (bsync.Plan, error) {
+	link, err := e.linkByEvent(ctx, ev.Mailbox, ev.ID)
+	if err != nil {
+		return bsync.Plan{}, err
+	}
+	bookingID := ev.BookingID
+	if link != nil {
+		bookingID = link.BookingID
+	}
+	if bookingID == "" {
+		res, err := e.resourceByMailbox(ctx, ev.Mailbox)
+		if err != nil {
+			return bsync.Plan{}, err
+		}
+		return bsync.Decide(bsync.Input{Now: e.cfg.Now(), Policy: e.cfg.Policy, Resource: res, Event: &ev, EventFetched: true}), nil
+	}
+	if link == nil {
+		if link, err = e.link(ctx, bookingID); err != nil {
+			return bsync.Plan{}, err
+		}
+	}
+	in, _, err := e.load(ctx, bookingID, link, &ev, true, true, true)
+	if err != nil {
+		return bsync.Plan{}, err
+	}
+	return bsync.Decide(in), nil
+}
+
+// load fills Decide's input: the booking (nil if deleted), its resource and
+// rendered content, and for a pending create the event found by our
+// property. echo reports a booking version the link already records (no
+// decision needed). dryRun writes nothing (duplicates found are left).
+func (e *Engine) load(ctx context.Context, bookingID string, link *store.Link, ev *bsync.Event, fetched, refresh, dryRun bool) (in bsync.Input, echo bool, err error) {
+	in = bsync.Input{Now: e.cfg.Now(), Policy: e.cfg.Policy, Event: ev, EventFetched: fetched}
 	if link != nil {
 		in.Link = toSyncLink(*link)
 	}
@@ -322,7 +402,7 @@ func (e *Engine) evaluate(ctx context.Context, bookingID string, link *store.Lin
 		switch {
 		case errors.Is(err, d365.ErrNotFound):
 		case err != nil:
-			return Outcome{}, fmt.Errorf("sync booking %s: %w", bookingID, err)
+			return in, false, fmt.Errorf("sync booking %s: %w", bookingID, err)
 		default:
 			in.Booking = b
 		}
@@ -331,16 +411,16 @@ func (e *Engine) evaluate(ctx context.Context, bookingID string, link *store.Lin
 		if link != nil && !refresh && !in.EventFetched && in.Booking.Version == link.BookingVersion && !link.Pending() {
 			// Change tracking or a webhook without a version re-reported a
 			// state we already applied.
-			return Outcome{Echo: true, Reason: "booking version already recorded"}, nil
+			return in, true, nil
 		}
 		res, err := e.resource(ctx, in.Booking.ResourceID)
 		if err != nil {
-			return Outcome{}, err
+			return in, false, err
 		}
 		in.Resource = res
 		desired, err := e.cfg.Renderer.Render(*in.Booking, resourceOrEmpty(res), e.cfg.Policy)
 		if err != nil {
-			return Outcome{}, fmt.Errorf("render booking %s: %w", bookingID, err)
+			return in, false, fmt.Errorf("render booking %s: %w", bookingID, err)
 		}
 		in.Desired = &desired
 	}
@@ -348,31 +428,25 @@ func (e *Engine) evaluate(ctx context.Context, bookingID string, link *store.Lin
 		// A create whose outcome we never recorded: look before creating again.
 		found, err := e.cfg.Calendars.FindByBooking(ctx, link.Mailbox, bookingID)
 		if err != nil {
-			return Outcome{}, fmt.Errorf("look up event of booking %s: %w", bookingID, err)
+			return in, false, fmt.Errorf("look up event of booking %s: %w", bookingID, err)
 		}
 		in.EventFetched = true
 		if len(found) > 0 {
 			in.Event = &found[0]
+		}
+		for _, dup := range found[min(1, len(found)):] {
+			if dryRun {
+				break
+			}
 			// More than one means an earlier crash slipped past the
 			// transactionId: keep the first, delete the rest.
-			for _, dup := range found[1:] {
-				if err := e.cfg.Calendars.Delete(ctx, dup.Mailbox, dup.ID); err != nil {
-					return Outcome{}, fmt.Errorf("delete duplicate event %s: %w", dup.ID, err)
-				}
-				e.audit(ctx, link.ResourceID, bookingID, dup.ID, store.SideOutlook, "delete_event", "duplicate of a recovered create", nil, "ok", nil)
+			if err := e.cfg.Calendars.Delete(ctx, dup.Mailbox, dup.ID); err != nil {
+				return in, false, fmt.Errorf("delete duplicate event %s: %w", dup.ID, err)
 			}
+			e.audit(ctx, link.ResourceID, bookingID, dup.ID, store.SideOutlook, "delete_event", "duplicate of a recovered create", nil, "ok", nil)
 		}
 	}
-	plan := bsync.Decide(in)
-	out := Outcome{Rule: plan.Rule, Reason: plan.Reason}
-	x := &execution{e: e, in: in, link: link, bookingID: bookingID, booking: in.Booking, event: in.Event}
-	err := x.run(ctx, plan)
-	out.Writes = x.writes
-	if err != nil {
-		return out, err
-	}
-	e.log.Debug("sync evaluated", "booking", bookingID, "rule", plan.Rule, "writes", x.writes)
-	return out, nil
+	return in, false, nil
 }
 
 func (e *Engine) link(ctx context.Context, bookingID string) (*store.Link, error) {

@@ -263,3 +263,48 @@ func TestOutlookMoveUpdatesBookingOnce(t *testing.T) {
 		t.Errorf("echo of our booking write: %+v (dataverse reads %d→%d)", out, reads, h.dv.reads)
 	}
 }
+
+// A dispatcher's edit between our read and our If-Match write: Dataverse
+// answers 412, and the engine reads again and decides again at once.
+func TestPreconditionFailedIsDecidedAgain(t *testing.T) {
+	h := newHarness(t)
+	h.booking("b1", "res-1", now.Add(24*time.Hour))
+	h.syncBooking("b1")
+	ev := h.cal.inMailbox("mbx-1")[0]
+	moved := h.cal.userEdit(ev.ID, func(e *bsync.Event) {
+		e.Content.Start, e.Content.End = e.Content.Start.Add(time.Hour), e.Content.End.Add(time.Hour)
+	})
+	h.dv.beforeWrite = func() {
+		b := *h.dv.get("b1")
+		b.Name = "Renamed by the dispatcher"
+		h.dv.put(b)
+	}
+	if _, err := h.eng.SyncEvent(context.Background(), "mbx-1", ev.ID, moved.ETag, "updated"); err != nil {
+		t.Fatal(err)
+	}
+	b := h.dv.get("b1")
+	if !b.Start.Equal(moved.Content.Start) || b.Name != "Renamed by the dispatcher" {
+		t.Errorf("booking after the race: %v %q", b.Start, b.Name)
+	}
+	if h.dv.writes != 1 {
+		t.Errorf("%d Dataverse writes, want 1 (the failed If-Match write is not one)", h.dv.writes)
+	}
+}
+
+// A deleted notification carries the etag we recorded: it is not an echo.
+func TestDeletedNotificationIsNeverAnEcho(t *testing.T) {
+	h := newHarness(t, func(p *bsync.Policy) { p.OnOutlookDelete = bsync.OnOutlookDeleteRecreateEvent })
+	h.booking("b1", "res-1", now.Add(24*time.Hour))
+	h.syncBooking("b1")
+	ev := h.cal.inMailbox("mbx-1")[0]
+	if err := h.cal.Delete(context.Background(), "mbx-1", ev.ID); err != nil {
+		t.Fatal(err)
+	}
+	out, err := h.eng.SyncEvent(context.Background(), "mbx-1", ev.ID, ev.ETag, "deleted")
+	if err != nil || out.Echo {
+		t.Fatalf("outcome %+v, %v", out, err)
+	}
+	if evs := h.cal.inMailbox("mbx-1"); len(evs) != 1 || evs[0].ID == ev.ID {
+		t.Errorf("event not recreated: %+v", evs)
+	}
+}

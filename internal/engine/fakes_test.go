@@ -20,6 +20,9 @@ type fakeBookings struct {
 	reads    int
 	writes   int
 	statuses map[string]string // name → id
+	// beforeWrite runs (unlocked) before each write: a dispatcher's edit
+	// racing ours.
+	beforeWrite func()
 }
 
 func newFakeBookings() *fakeBookings {
@@ -62,6 +65,10 @@ func (f *fakeBookings) Booking(_ context.Context, id string) (*bsync.Booking, er
 }
 
 func (f *fakeBookings) write(id, etag string, apply func(*bsync.Booking)) (*bsync.Booking, error) {
+	if hook := f.beforeWrite; hook != nil {
+		f.beforeWrite = nil
+		hook()
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	b := f.rows[id]

@@ -125,6 +125,42 @@ var migrations = []migration{
 			)`,
 		},
 	},
+	{
+		version: 3,
+		name:    "conflicts and mass-delete guard",
+		stmts: []string{
+			// Conflicts left for a person (sync.conflict: manual): at most one
+			// open per booking; resolving keeps the row as history.
+			`CREATE TABLE conflicts (
+				id          {id},
+				booking_id  TEXT NOT NULL,
+				resource_id TEXT NOT NULL DEFAULT '',
+				mailbox     TEXT NOT NULL DEFAULT '',
+				event_id    TEXT NOT NULL DEFAULT '',
+				rule        TEXT NOT NULL,
+				reason      TEXT NOT NULL,
+				detected_at {ts} NOT NULL,
+				resolved_at {ts},
+				resolution  TEXT NOT NULL DEFAULT ''
+			)`,
+			`CREATE UNIQUE INDEX conflicts_open_booking_uniq ON conflicts (booking_id) WHERE resolved_at IS NULL`,
+			// Passes the mass-delete guard stopped: the deletions they would
+			// have made wait here for "bookingsync approve PASS-ID".
+			`CREATE TABLE guard_passes (
+				id          TEXT PRIMARY KEY,
+				scope       TEXT NOT NULL,
+				side        TEXT NOT NULL,
+				deletes     INTEGER NOT NULL,
+				linked      INTEGER NOT NULL,
+				plan_json   TEXT NOT NULL,
+				status      TEXT NOT NULL CHECK (status IN ('held', 'approved', 'applied', 'discarded')),
+				created_at  {ts} NOT NULL,
+				approved_at {ts},
+				approved_by TEXT NOT NULL DEFAULT ''
+			)`,
+			`CREATE INDEX guard_passes_status_idx ON guard_passes (status, created_at)`,
+		},
+	},
 }
 
 // inboxMigrations build the notification inbox. On SQLite they run in the
