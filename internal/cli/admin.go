@@ -96,6 +96,8 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	var out struct {
 		Resources []httpapi.ResourceStatus `json:"resources"`
+		// Conflicts is absent from services that do not record them.
+		Conflicts []httpapi.Conflict `json:"conflicts,omitempty"`
 	}
 	if err := c.call(ctx, http.MethodGet, "/api/v1/status", nil, &out); err != nil {
 		return err
@@ -106,6 +108,7 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return enc.Encode(out)
 	}
 	printStatus(stdout, out.Resources)
+	printConflictSummary(stdout, out.Conflicts)
 	return nil
 }
 

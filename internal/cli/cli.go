@@ -30,6 +30,14 @@ func commands() map[string]command {
 		"status":        {"show every resource, its subscription and expiry (asks the running service)", runStatus},
 		"bench":         {"bench ingest|e2e: measure the notification endpoint or the sync end to end (figures as one JSON line)", runBench},
 		"subscriptions": {"subscriptions list | renew | delete (asks the running service)", runSubscriptions},
+		"dataverse":     {"dataverse setup | register-webhook [--remove]: create the columns, switch change tracking on, register the webhooks", runDataverse},
+		"check":         {"check configuration, tokens, permissions, columns, webhooks, the public URL and coexistence (PASS/WARN/FAIL)", runCheck},
+		"resync":        {"resync --resource R | --all [--dry-run]: compare bookings, events and links and repair (asks the running service)", runResync},
+		"conflicts":     {"conflicts list | resolve BOOKING --keep d365|outlook: conflicts left for a person (asks the running service)", runConflicts},
+		"approve":       {"approve [PASS-ID [--discard]]: list, approve or discard passes the mass-delete guard held (asks the running service)", runApprove},
+		"log":           {"log [--resource R] [--booking B] [--since 2h|RFC3339] [--limit N]: the audit log (asks the running service)", runLog},
+		"reprocess":     {"reprocess ID [--job]: requeue a dead notification, or retry a discarded job (asks the running service)", runReprocess},
+		"dead":          {"dead: list dead notifications and discarded jobs with their last error (asks the running service)", runDead},
 	}
 }
 

@@ -23,13 +23,15 @@ func runSandbox(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
-	sb, err := sandbox.Start(ctx, sandbox.Options{Addr: *addr, DataDir: *data, Emulator: ef.options(*emuAddr, nil), LogLevel: *logLevel, Logger: log})
+	sb, err := sandbox.Start(ctx, sandbox.Options{Addr: *addr, DataDir: *data, Emulator: ef.options(*emuAddr, nil), LogLevel: *logLevel, Logger: log, Demo: true})
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "emulator ready at %s\n", sb.Emulator.URL())
 	printInfo(stdout, sb.Emulator.Info())
 	fmt.Fprintf(stdout, "service at http://%s  (notifications, /healthz, /readyz, /api/v1/status, /metrics)\n", *addr)
+	fmt.Fprintf(stdout, "  %-20s %s\n", "admin UI", sb.UIURL())
+	fmt.Fprintf(stdout, "  %-20s %s\n", "live demo", sb.UIURL()+"demo")
 	fmt.Fprintf(stdout, "  %-20s %s\n", "admin token", sb.AdminToken)
 	fmt.Fprintf(stdout, "  %-20s %s\n", "data", sb.DataDir)
 	fmt.Fprintf(stdout, "  try: bookingsync status --admin-url http://%s --token %s\n", *addr, sb.AdminToken)

@@ -38,6 +38,9 @@ const (
 	DefaultWebhookKeyHeader         = "x-bookingsync-key"
 	DefaultMaxBodyBytes             = 1 << 20
 	DefaultPrivateBookingName       = "Private appointment"
+	DefaultRetentionNotifications   = 7 * 24 * time.Hour
+	DefaultRetentionAudit           = 90 * 24 * time.Hour
+	DefaultRetentionJobs            = 24 * time.Hour
 
 	// Graph enforces these on Outlook event subscriptions (graph-api.md §1.1, §1.3).
 	MinSubscriptionLifetime = 45 * time.Minute
@@ -77,6 +80,7 @@ type Config struct {
 	Dataverse     Dataverse     `yaml:"dataverse"`
 	Notifications Notifications `yaml:"notifications"`
 	Sync          Sync          `yaml:"sync"`
+	Retention     Retention     `yaml:"retention"`
 
 	// origins maps a key path to where its value came from ("file.yaml:12"
 	// or "$BOOKINGSYNC_X"), so problems can point there.
@@ -164,6 +168,15 @@ type Sync struct {
 	MassDelete                  MassDelete    `yaml:"mass_delete"`
 }
 
+// Retention bounds how long finished work is kept. A periodic job (run by
+// the leader) deletes processed inbox rows and audit entries; finished River
+// jobs are removed by River's own cleaner with the Jobs period.
+type Retention struct {
+	Notifications time.Duration `yaml:"notifications"`
+	Audit         time.Duration `yaml:"audit"`
+	Jobs          time.Duration `yaml:"jobs"`
+}
+
 // Templates are text/template sources for the Outlook event fields.
 type Templates struct {
 	Subject  string `yaml:"subject"`
@@ -243,6 +256,11 @@ func defaults(env map[string]string) *Config {
 			CatchupInterval:      6 * time.Hour,
 			CatchupAfterDowntime: 15 * time.Minute,
 			MassDelete:           MassDelete{MaxItems: 20, MaxFraction: 0.10},
+		},
+		Retention: Retention{
+			Notifications: DefaultRetentionNotifications,
+			Audit:         DefaultRetentionAudit,
+			Jobs:          DefaultRetentionJobs,
 		},
 	}
 }

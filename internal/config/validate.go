@@ -45,6 +45,7 @@ func (c *Config) Validate() error {
 	v.graph()
 	v.dataverse()
 	v.sync()
+	v.retention()
 	if n := c.Notifications.MaxBodyBytes; n < 1<<10 || n > 64<<20 {
 		ps.add("notifications.max_body_bytes", fmt.Sprintf("%d is outside 1024..67108864", n), "the default is 1048576 (1 MiB)")
 	}
@@ -422,6 +423,14 @@ func (v *validator) dataverse() {
 	}
 	v.durationRange("dataverse.poll_interval", d.PollInterval, 5*time.Second, 24*time.Hour)
 	v.durationRange("dataverse.optin_poll_interval", d.OptInPollInterval, 5*time.Second, 24*time.Hour)
+}
+
+func (v *validator) retention() {
+	r := &v.c.Retention
+	const day = 24 * time.Hour
+	v.durationRange("retention.notifications", r.Notifications, time.Hour, 3650*day)
+	v.durationRange("retention.audit", r.Audit, day, 3650*day)
+	v.durationRange("retention.jobs", r.Jobs, time.Hour, 365*day)
 }
 
 func (v *validator) sync() {

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/bookingsync/bookingsync/internal/keylock"
+	"github.com/bookingsync/bookingsync/internal/metrics"
 	"github.com/bookingsync/bookingsync/internal/store"
 	bsync "github.com/bookingsync/bookingsync/internal/sync"
 	"github.com/bookingsync/bookingsync/internal/sync/d365"
@@ -53,8 +54,12 @@ type Config struct {
 	// name, or proposed/committed/canceled) for the Outlook-side policies.
 	CanceledStatus       string
 	OutlookCreatedStatus string
-	Logger               *slog.Logger
-	Now                  func() time.Time
+	// DisableDeletes (sync.mass_delete.disable_deletes): the executor never
+	// deletes an event or cancels a booking; it audits "delete_suppressed"
+	// with what it would have done and keeps the link (execute.go).
+	DisableDeletes bool
+	Logger         *slog.Logger
+	Now            func() time.Time
 }
 
 // Engine evaluates and applies changes. Work on one booking is serialised
@@ -67,18 +72,25 @@ type Engine struct {
 	owner string // this engine's name in the store's leases
 }
 
-// leaseTTL bounds how long a crashed instance blocks a booking; one
-// evaluation is a few API calls. leasePoll is how often a waiter retries.
+// leaseTTL bounds how long a crashed instance blocks a booking; a holder
+// renews its lease every leaseTTL/3 while it works. leasePoll is how often a
+// waiter retries, and leaseWait how long before it gives up: the work is then
+// retried later rather than holding up everything queued behind it.
 const (
-	leaseTTL  = 2 * time.Minute
+	leaseTTL  = 30 * time.Second
 	leasePoll = 20 * time.Millisecond
+	leaseWait = 10 * time.Second
 )
 
+// ErrBusy means another worker holds the item; try again later.
+var ErrBusy = errors.New("engine: item is being synced by another worker")
+
 // lock serialises work on key: in this process by a mutex, across
-// instances sharing the database by an expiring lease.
+// instances sharing the database by an expiring lease, renewed while held.
 func (e *Engine) lock(ctx context.Context, key string) (func(), error) {
 	unlock := e.locks.Lock(key)
 	st := e.cfg.Store
+	deadline := time.Now().Add(leaseWait)
 	for {
 		ok, err := st.TryLease(ctx, st.DB(), key, e.owner, leaseTTL)
 		if err != nil {
@@ -86,12 +98,11 @@ func (e *Engine) lock(ctx context.Context, key string) (func(), error) {
 			return nil, err
 		}
 		if ok {
-			return func() {
-				if err := st.ReleaseLease(context.WithoutCancel(ctx), st.DB(), key, e.owner); err != nil {
-					e.log.Warn("release lease", "key", key, "err", err)
-				}
-				unlock()
-			}, nil
+			break
+		}
+		if time.Now().After(deadline) {
+			unlock()
+			return nil, fmt.Errorf("%s: %w", key, ErrBusy)
 		}
 		select {
 		case <-ctx.Done():
@@ -100,6 +111,30 @@ func (e *Engine) lock(ctx context.Context, key string) (func(), error) {
 		case <-time.After(leasePoll):
 		}
 	}
+	stop, renewed := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(renewed)
+		t := time.NewTicker(leaseTTL / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+				if _, err := st.TryLease(context.WithoutCancel(ctx), st.DB(), key, e.owner, leaseTTL); err != nil {
+					e.log.Warn("renew lease", "key", key, "err", err)
+				}
+			}
+		}
+	}()
+	return func() {
+		close(stop)
+		<-renewed
+		if err := st.ReleaseLease(context.WithoutCancel(ctx), st.DB(), key, e.owner); err != nil {
+			e.log.Warn("release lease", "key", key, "err", err)
+		}
+		unlock()
+	}, nil
 }
 
 // New returns an Engine.
@@ -188,10 +223,11 @@ func (e *Engine) SyncEvent(ctx context.Context, mailbox, eventID, etag, changeTy
 	if err != nil {
 		return Outcome{}, err
 	}
-	if link == nil && !deleted {
-		// Graph may tell us about our own create before we recorded its
-		// event id: let creates in flight in this mailbox finish, then look
-		// again, rather than paying a GET to learn it was ours.
+	if link == nil {
+		// Graph may tell us about our own create (or its deletion by the
+		// user) before we recorded its event id: let creates in flight in
+		// this mailbox finish, then look again, rather than paying a GET
+		// to learn it was ours, or dropping the deletion of an event of ours.
 		if link, err = e.afterPendingCreates(ctx, mailbox, eventID); err != nil {
 			return Outcome{}, err
 		}
@@ -324,6 +360,19 @@ func (e *Engine) evaluate(ctx context.Context, bookingID string, link *store.Lin
 		return Outcome{Echo: echo, Reason: "booking version already recorded"}, err
 	}
 	plan := bsync.Decide(in)
+	if readEventFirst(in, plan) {
+		// A booking-side trigger is about to write the linked event as the
+		// link recorded it. Outlook may have changed it since (a move whose
+		// notification is not here yet): writing blind would overwrite that
+		// edit, or record it as agreed, and hide a conflict. Read it and
+		// decide again, knowing both sides.
+		ev, err := e.getEvent(ctx, in.Link.Mailbox, in.Link.EventID)
+		if err != nil {
+			return Outcome{}, err
+		}
+		in.Event, in.EventFetched = ev, true
+		plan = bsync.Decide(in)
+	}
 	out := Outcome{Rule: plan.Rule, Reason: plan.Reason}
 	x := &execution{e: e, in: in, link: link, bookingID: bookingID, booking: in.Booking, event: in.Event}
 	err = x.run(ctx, plan)
@@ -333,6 +382,29 @@ func (e *Engine) evaluate(ctx context.Context, bookingID string, link *store.Lin
 	}
 	e.log.Debug("sync evaluated", "booking", bookingID, "rule", plan.Rule, "writes", x.writes)
 	return out, nil
+}
+
+// readEventFirst reports a plan decided without reading the event that
+// would write to the linked event: an update always (the event may show an
+// Outlook edit the link does not know), a deletion when the conflict policy
+// may keep an edited event (outlook_wins, newest_wins, manual). Reads cost
+// no write; a booking change that writes nothing still costs no read.
+func readEventFirst(in bsync.Input, plan bsync.Plan) bool {
+	l := in.Link
+	if in.EventFetched || l == nil || l.EventID == "" || l.Detached {
+		return false
+	}
+	for _, a := range plan.Actions {
+		if a.EventID != l.EventID {
+			continue
+		}
+		switch {
+		case a.Kind == bsync.UpdateEvent,
+			a.Kind == bsync.DeleteEvent && in.Policy.Conflict != bsync.ConflictD365Wins:
+			return true
+		}
+	}
+	return false
 }
 
 // PlanBooking decides what syncing bookingID would do now, reading both
@@ -438,6 +510,11 @@ func (e *Engine) load(ctx context.Context, bookingID string, link *store.Link, e
 			if dryRun {
 				break
 			}
+			if e.cfg.DisableDeletes {
+				e.audit(ctx, link.ResourceID, bookingID, dup.ID, store.SideOutlook, "delete_suppressed",
+					"would delete_event: duplicate of a recovered create (sync.mass_delete.disable_deletes)", nil, "suppressed", nil)
+				continue
+			}
 			// More than one means an earlier crash slipped past the
 			// transactionId: keep the first, delete the rest.
 			if err := e.cfg.Calendars.Delete(ctx, dup.Mailbox, dup.ID); err != nil {
@@ -540,6 +617,7 @@ func (e *Engine) audit(ctx context.Context, resourceID, bookingID, eventID strin
 	if opErr != nil {
 		entry.Error = opErr.Error()
 	}
+	metrics.CountSyncAction(action, string(side), outcome)
 	if _, err := e.cfg.Store.InsertAudit(ctx, e.cfg.Store.DB(), entry); err != nil {
 		e.log.Warn("audit write failed", "action", action, "booking", bookingID, "err", err)
 	}

@@ -2,9 +2,9 @@ package engine
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/bookingsync/bookingsync/internal/store"
 	bsync "github.com/bookingsync/bookingsync/internal/sync"
@@ -23,6 +23,9 @@ type execution struct {
 	event     *bsync.Event   // current event (after our writes); nil: none/unknown
 	origin    string         // link origin for a new link (bsync.OriginOutlook after CreateBooking)
 	writes    int
+	// suppressed: sync.mass_delete.disable_deletes kept a delete or cancel
+	// of this plan from happening, so its link is kept, not deleted.
+	suppressed bool
 }
 
 func (x *execution) run(ctx context.Context, plan bsync.Plan) error {
@@ -33,6 +36,9 @@ func (x *execution) run(ctx context.Context, plan bsync.Plan) error {
 	}
 	if plan.Conflict {
 		x.e.audit(ctx, x.resourceID(), x.bookingID, x.eventID(), "", "conflict", plan.Rule+": "+plan.Reason, nil, "left for a person", nil)
+		if err := x.recordConflict(ctx, plan); err != nil {
+			return err
+		}
 	}
 	switch plan.Link {
 	case bsync.LinkSave:
@@ -49,7 +55,7 @@ func (x *execution) run(ctx context.Context, plan bsync.Plan) error {
 		}
 		x.link = &saved
 	case bsync.LinkDelete:
-		if x.link == nil {
+		if x.link == nil || x.suppressed {
 			return nil
 		}
 		err := x.e.cfg.Store.DeleteLink(ctx, x.e.cfg.Store.DB(), x.link.BookingID, x.link.Version)
@@ -74,10 +80,13 @@ func (x *execution) apply(ctx context.Context, plan bsync.Plan, a bsync.Action) 
 			return err
 		}
 		ev, err := cal.Create(ctx, a.Mailbox, x.bookingID, txid, a.Content)
-		x.audit(ctx, store.SideOutlook, "create_event", reason, a.Mailbox, nil, err)
 		if err != nil {
+			x.auditChange(ctx, store.SideOutlook, "create_event", reason, "", nil, nil, err)
 			return fmt.Errorf("create event for booking %s: %w", x.bookingID, err)
 		}
+		after := eventFields(ev.Content, bsync.AllFields)
+		after["mailbox"] = a.Mailbox
+		x.auditChange(ctx, store.SideOutlook, "create_event", reason, ev.ID, nil, after, nil)
 		x.writes++
 		ev.Mailbox = a.Mailbox
 		x.event = ev
@@ -85,8 +94,13 @@ func (x *execution) apply(ctx context.Context, plan bsync.Plan, a bsync.Action) 
 		// leave the link pending (which would cost a lookup, not a duplicate).
 		return x.saveLink(ctx)
 	case bsync.UpdateEvent:
+		before := x.eventBefore(a.EventID, a.Fields)
 		ev, err := cal.Update(ctx, a.Mailbox, a.EventID, a.Content, a.Fields)
-		x.audit(ctx, store.SideOutlook, "update_event", reason, a.EventID, x.event, err)
+		var after any
+		if ev != nil {
+			after = eventFields(ev.Content, a.Fields)
+		}
+		x.auditChange(ctx, store.SideOutlook, "update_event", reason, a.EventID, before, after, err)
 		if errors.Is(err, outlook.ErrNotFound) {
 			// Deleted meanwhile: the notification about it decides next.
 			return fmt.Errorf("update event %s: %w", a.EventID, err)
@@ -98,8 +112,14 @@ func (x *execution) apply(ctx context.Context, plan bsync.Plan, a bsync.Action) 
 		ev.Mailbox = a.Mailbox
 		x.event = ev
 	case bsync.DeleteEvent:
+		before := x.eventBefore(a.EventID, bsync.AllFields)
+		if x.e.cfg.DisableDeletes {
+			// The event stays, and so does its link.
+			x.suppress(ctx, store.SideOutlook, "delete_event in "+a.Mailbox, reason, a.EventID, before)
+			return nil
+		}
 		err := cal.Delete(ctx, a.Mailbox, a.EventID)
-		x.audit(ctx, store.SideOutlook, "delete_event", reason, a.EventID, x.event, err)
+		x.auditChange(ctx, store.SideOutlook, "delete_event", reason, a.EventID, before, map[string]any{"deleted": true}, err)
 		if err != nil {
 			return fmt.Errorf("delete event %s: %w", a.EventID, err)
 		}
@@ -109,19 +129,24 @@ func (x *execution) apply(ctx context.Context, plan bsync.Plan, a bsync.Action) 
 		}
 	case bsync.UpdateBookingTimes:
 		b, err := dv.UpdateBookingTimes(ctx, x.bookingID, x.bookingETag(), a.Start, a.End)
-		x.audit(ctx, store.SideDataverse, "update_booking_times", reason, x.eventID(), x.booking, err)
+		x.auditChange(ctx, store.SideDataverse, "update_booking_times", reason, x.eventID(), bookingTimes(x.booking), bookingTimes(b), err)
 		if err != nil {
 			return fmt.Errorf("update booking %s times: %w", x.bookingID, err)
 		}
 		x.writes++
 		x.booking = b
 	case bsync.CancelBooking:
+		if x.e.cfg.DisableDeletes {
+			// The booking stays as it is, and so does its link.
+			x.suppress(ctx, store.SideDataverse, "cancel_booking", reason, x.eventID(), bookingStatus(x.booking))
+			return nil
+		}
 		status, err := dv.StatusID(ctx, x.e.cfg.CanceledStatus)
 		if err != nil {
 			return fmt.Errorf("resolve canceled booking status %q: %w", x.e.cfg.CanceledStatus, err)
 		}
 		b, err := dv.SetBookingStatus(ctx, x.bookingID, x.bookingETag(), status)
-		x.audit(ctx, store.SideDataverse, "cancel_booking", reason, x.eventID(), x.booking, err)
+		x.auditChange(ctx, store.SideDataverse, "cancel_booking", reason, x.eventID(), bookingStatus(x.booking), bookingStatus(b), err)
 		if err != nil {
 			return fmt.Errorf("cancel booking %s: %w", x.bookingID, err)
 		}
@@ -141,11 +166,15 @@ func (x *execution) apply(ctx context.Context, plan bsync.Plan, a bsync.Action) 
 			// Made by an attempt whose link we never recorded. Link it with
 			// no agreed booking version, so its current state is compared
 			// rather than taken for our own write.
-			x.audit(ctx, store.SideDataverse, "create_booking", reason+" (found from an earlier attempt)", x.eventID(), nil, nil)
+			x.auditChange(ctx, store.SideDataverse, "create_booking", reason+" (found from an earlier attempt)", x.eventID(), nil, createdBooking(b), nil)
 			b.Version = 0
 			err = nil
 		} else {
-			x.audit(ctx, store.SideDataverse, "create_booking", reason, x.eventID(), nil, err)
+			var after any
+			if b != nil {
+				after = createdBooking(b)
+			}
+			x.auditChange(ctx, store.SideDataverse, "create_booking", reason, x.eventID(), nil, after, err)
 			if err != nil {
 				return fmt.Errorf("create booking for event %s: %w", x.eventID(), err)
 			}
@@ -166,7 +195,9 @@ func (x *execution) apply(ctx context.Context, plan bsync.Plan, a bsync.Action) 
 // the transactionId, so the booking never gets two events.
 func (x *execution) intendCreate(ctx context.Context, mailbox string) (string, error) {
 	st := x.e.cfg.Store
-	txid := rand.Text()
+	// A fresh generation per intent: a retry reuses the stored id below; a
+	// later re-create (the event was deleted) must not be deduplicated.
+	txid := outlook.TransactionID(x.bookingID, mailbox, time.Now().UnixNano())
 	l := store.Link{BookingID: x.bookingID, Mailbox: mailbox, EventID: store.PendingEventID(x.bookingID), CreateTxID: txid}
 	if x.booking != nil {
 		l.ResourceID = x.booking.ResourceID

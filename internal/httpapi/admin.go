@@ -52,7 +52,16 @@ func (s *Server) AdminHandler(cfg AdminConfig, backend AdminBackend) http.Handle
 			s.adminError(w, err)
 			return
 		}
-		writeJSON(w, http.StatusOK, map[string]any{"resources": rows})
+		out := map[string]any{"resources": rows}
+		conflicts, err := openConflicts(r.Context(), backend)
+		if err != nil {
+			s.adminError(w, err)
+			return
+		}
+		if conflicts != nil {
+			out["conflicts"] = conflicts
+		}
+		writeJSON(w, http.StatusOK, out)
 	})
 	api.HandleFunc("POST /api/v1/subscriptions/renew", func(w http.ResponseWriter, r *http.Request) {
 		n, err := backend.RenewSubscriptions(r.Context(), r.URL.Query().Get("resource"))
@@ -75,6 +84,9 @@ func (s *Server) AdminHandler(cfg AdminConfig, backend AdminBackend) http.Handle
 		}
 		writeJSON(w, http.StatusOK, map[string]int{"deleted": n})
 	})
+	s.resyncRoutes(api, backend)
+	s.conflictRoutes(api, backend)
+	s.opsRoutes(api, backend)
 	api.Handle("GET /metrics", metricsHandler(s.metrics))
 
 	mux := http.NewServeMux()
@@ -84,7 +96,7 @@ func (s *Server) AdminHandler(cfg AdminConfig, backend AdminBackend) http.Handle
 }
 
 func (s *Server) adminError(w http.ResponseWriter, err error) {
-	if errors.Is(err, ErrUnknownResource) {
+	if errors.Is(err, ErrUnknownResource) || errors.Is(err, ErrNoConflict) {
 		writeJSON(w, http.StatusNotFound, map[string]string{"error": err.Error()})
 		return
 	}

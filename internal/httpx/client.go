@@ -71,6 +71,20 @@ type Client struct {
 	Jitter func(max time.Duration) time.Duration
 	// OnRetry, if set, is called before every retry wait.
 	OnRetry func(RetryInfo)
+	// OnResponse, if set, is called after every attempt that reached the
+	// transport (so retries and the 401 re-send are each seen), before the
+	// response is retried or returned. It must not read the body.
+	OnResponse func(ResponseInfo)
+}
+
+// ResponseInfo describes one attempt's result, for metrics.
+type ResponseInfo struct {
+	Request    *http.Request
+	Attempt    int           // starting at 1; the 401 re-send repeats the number
+	StatusCode int           // 0 when Err is set
+	Header     http.Header   // nil when Err is set
+	Err        error         // transport error, if any
+	Duration   time.Duration // time spent in the transport for this attempt
 }
 
 type noRetryKey struct{}
@@ -116,8 +130,10 @@ func (c *Client) Do(req *http.Request) (*http.Response, error) {
 		claims       string
 	)
 	for attempt := 1; ; attempt++ {
+		began := time.Now()
 		resp, err := c.send(req, sent > 0, forceRefresh, claims)
 		sent++
+		c.observe(req, attempt, resp, err, time.Since(began))
 		forceRefresh = false
 		if err != nil && resp == nil && ctx.Err() != nil {
 			return nil, err
@@ -254,6 +270,19 @@ func (c *Client) sleep(ctx context.Context, d time.Duration) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// observe reports one attempt to OnResponse. Token and body-replay
+// failures never reached the network and are not reported.
+func (c *Client) observe(req *http.Request, attempt int, resp *http.Response, err error, d time.Duration) {
+	if c.OnResponse == nil || err != nil && (errors.Is(err, errTokenSource) || errors.Is(err, errBodyNotReplayable)) {
+		return
+	}
+	info := ResponseInfo{Request: req, Attempt: attempt, Err: err, Duration: d}
+	if resp != nil {
+		info.StatusCode, info.Header = resp.StatusCode, resp.Header
+	}
+	c.OnResponse(info)
 }
 
 func (c *Client) notify(info RetryInfo) {

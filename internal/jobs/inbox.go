@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"os"
+	"slices"
 	"sync"
 	"time"
 
@@ -63,8 +64,13 @@ type InboxConfig struct {
 
 // Inbox processes the notification inbox: it claims batches of pending
 // rows in id order and hands them to ProcessNotifications, a few batches
-// at a time. It is woken by the intake after each commit (Wake) and polls
-// as a fallback. Claims are safe across instances sharing a PostgreSQL
+// at a time. While it runs, an Intake on the same store claims new rows for
+// it in the commit that stores them and hands them over in memory
+// (store.InboxHandOff) as far as it has room and no backlog waits in the
+// database; it claims from the database when woken (Wake), when the intake
+// stored rows it had no room for, while such a backlog lasts, and when it
+// polls (rows another instance stored, retries coming due, rows left by a
+// crash). Claims are safe across instances sharing a PostgreSQL
 // database (store.ClaimNotifications); no row is ever in two batches at
 // once. A failed row is retried with exponential backoff and jitter; after
 // MaxAttempts it is dead: logged, counted, listed by
@@ -75,6 +81,21 @@ type Inbox struct {
 	log *slog.Logger
 
 	wake chan struct{}
+	// kick starts batches without claiming from the database (unless a
+	// backlog is known): rows were handed over, or a batch finished.
+	kick chan struct{}
+
+	handOff *store.InboxHandOff
+	// hoMu guards the rows handed over and not yet started (handed), the
+	// rows this processor holds (held: reserved, handed, in flight), and
+	// whether rows may be waiting unclaimed in the database (backlog,
+	// with backlogGen counting the times it was set).
+	hoMu       sync.Mutex
+	handed     []store.Notification
+	held       int
+	accepting  bool
+	backlog    bool
+	backlogGen uint64
 
 	mu      sync.Mutex
 	running bool
@@ -118,7 +139,8 @@ func NewInbox(st *store.Store, cfg InboxConfig) *Inbox {
 	if cfg.StopTimeout <= 0 {
 		cfg.StopTimeout = InboxStopTimeoutDefault
 	}
-	p := &Inbox{st: st, cfg: cfg, log: cfg.Logger, wake: make(chan struct{}, 1), inflight: map[int64]struct{}{},
+	p := &Inbox{st: st, cfg: cfg, log: cfg.Logger, wake: make(chan struct{}, 1), kick: make(chan struct{}, 1),
+		inflight: map[int64]struct{}{},
 		processed: prometheus.NewCounter(prometheus.CounterOpts{Namespace: "bookingsync", Name: "inbox_processed_total",
 			Help: "Notifications processed from the inbox by this instance."}),
 		failed: prometheus.NewCounter(prometheus.CounterOpts{Namespace: "bookingsync", Name: "inbox_failed_attempts_total",
@@ -184,9 +206,63 @@ func (p *Inbox) Start(ctx context.Context) error {
 	}
 	p.running = true
 	p.stop, p.done = make(chan struct{}), make(chan struct{})
+	p.hoMu.Lock()
+	p.accepting, p.backlog, p.held, p.handed = true, true, 0, nil
+	p.hoMu.Unlock()
+	p.handOff = &store.InboxHandOff{Owner: p.cfg.Owner, Lease: p.cfg.Lease, Reserve: p.reserve, Deliver: p.deliver,
+		CaughtUp: p.caughtUp}
+	p.st.SetInboxHandOff(p.handOff)
 	go p.run(ctx, p.stop, p.done)
 	p.Wake()
 	return nil
+}
+
+// capacity is how many rows the processor holds at most from handoffs.
+func (p *Inbox) capacity() int { return p.cfg.Concurrency * p.cfg.BatchSize }
+
+// reserve is the handoff's Reserve: room for new rows, unless rows may be
+// waiting in the database (they go first, in id order).
+func (p *Inbox) reserve(n int) int {
+	p.hoMu.Lock()
+	defer p.hoMu.Unlock()
+	if !p.accepting || p.backlog {
+		return 0
+	}
+	k := min(n, p.capacity()-p.held)
+	if k <= 0 {
+		return 0
+	}
+	p.held += k
+	return k
+}
+
+// caughtUp is the handoff's CaughtUp: a claim came back short after every
+// earlier commit's rows were stored, so none wait unclaimed.
+func (p *Inbox) caughtUp() {
+	p.hoMu.Lock()
+	p.backlog = false
+	p.hoMu.Unlock()
+}
+
+// deliver is the handoff's Deliver.
+func (p *Inbox) deliver(reserved int, claimed []store.Notification, unclaimed int) {
+	p.hoMu.Lock()
+	p.held -= reserved - len(claimed)
+	p.handed = append(p.handed, claimed...)
+	if unclaimed > 0 {
+		p.backlog = true
+		p.backlogGen++
+	}
+	p.hoMu.Unlock()
+	if len(claimed) > 0 {
+		p.track(claimed, true) // their lease is renewed like a batch's
+	}
+	if len(claimed) > 0 || unclaimed > 0 {
+		select {
+		case p.kick <- struct{}{}:
+		default:
+		}
+	}
 }
 
 // Stop stops claiming and waits for the batches in flight to finish (up to
@@ -199,6 +275,8 @@ func (p *Inbox) Stop() {
 		return
 	}
 	p.running = false
+	// No commit hands over rows after this.
+	p.st.ClearInboxHandOff(p.handOff)
 	close(p.stop)
 	done := p.done
 	p.mu.Unlock()
@@ -221,6 +299,7 @@ func (p *Inbox) run(ctx context.Context, stop, done chan struct{}) {
 	for {
 		select {
 		case <-stop:
+			p.releaseHanded(ctx)
 			finished := make(chan struct{})
 			go func() { wg.Wait(); close(finished) }()
 			select {
@@ -232,8 +311,11 @@ func (p *Inbox) run(ctx context.Context, stop, done chan struct{}) {
 			}
 			return
 		case <-p.wake:
+			p.setBacklog()
+		case <-p.kick:
 		case <-poll.C:
 			p.refreshGauges(ctx)
+			p.setBacklog()
 		case <-renew.C:
 			p.renewLeases(ctx)
 			continue
@@ -242,36 +324,124 @@ func (p *Inbox) run(ctx context.Context, stop, done chan struct{}) {
 	}
 }
 
-// fill claims batches while slots are free and claims come back full. A
-// batch that finishes wakes the processor again.
+// setBacklog notes that rows may be waiting in the database: the handoff
+// pauses and fill claims until a claim comes back short.
+func (p *Inbox) setBacklog() {
+	p.hoMu.Lock()
+	p.backlog = true
+	p.backlogGen++
+	p.hoMu.Unlock()
+}
+
+// releaseHanded gives back the claims of rows handed over but never
+// started (the processor is stopping).
+func (p *Inbox) releaseHanded(ctx context.Context) {
+	p.hoMu.Lock()
+	ns := p.handed
+	p.handed, p.accepting = nil, false
+	p.hoMu.Unlock()
+	if len(ns) == 0 {
+		return
+	}
+	p.track(ns, false)
+	ids := make([]int64, len(ns))
+	for i, n := range ns {
+		ids[i] = n.ID
+	}
+	rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := p.st.ReleaseNotifications(rctx, p.cfg.Owner, ids); err != nil {
+		p.log.WarnContext(ctx, "jobs: inbox: releasing claims at stop failed", slog.String("err", err.Error()))
+	}
+}
+
+// fill starts batches while slots are free: first of the rows handed
+// over by the intake, then, while rows may be waiting in the database, of
+// rows claimed there (one claim for all free slots). A batch that finishes
+// kicks the processor again.
 func (p *Inbox) fill(ctx, bctx context.Context, slots chan struct{}, wg *sync.WaitGroup) {
 	for {
-		select {
-		case slots <- struct{}{}:
-		default:
+		free := 0
+	count:
+		for {
+			select {
+			case slots <- struct{}{}:
+				free++
+			default:
+				break count
+			}
+		}
+		if free == 0 {
 			return
 		}
-		ns, err := p.st.ClaimNotifications(ctx, p.cfg.Owner, p.cfg.BatchSize, p.cfg.Lease)
-		if err != nil || len(ns) == 0 {
-			<-slots
-			if err != nil {
-				p.log.WarnContext(ctx, "jobs: inbox: claiming notifications failed", slog.String("err", err.Error()))
+		// Rows handed over first: they are claimed already.
+		p.hoMu.Lock()
+		for free > 0 && len(p.handed) > 0 {
+			k := min(len(p.handed), p.cfg.BatchSize)
+			ns := slices.Clone(p.handed[:k])
+			p.handed = p.handed[k:]
+			if len(p.handed) == 0 {
+				p.handed = nil
+			}
+			free--
+			p.start(bctx, ns, slots, wg)
+		}
+		backlog, gen := p.backlog, p.backlogGen
+		p.hoMu.Unlock()
+		if free == 0 || !backlog {
+			for range free {
+				<-slots
 			}
 			return
 		}
+		limit := free * p.cfg.BatchSize
+		ns, err := p.st.ClaimNotifications(ctx, p.cfg.Owner, limit, p.cfg.Lease)
+		p.hoMu.Lock()
+		if err == nil && len(ns) < limit && p.backlogGen == gen {
+			p.backlog = false // caught up: new rows may be handed over again
+		}
+		p.held += len(ns)
+		p.hoMu.Unlock()
+		if err != nil {
+			p.log.WarnContext(ctx, "jobs: inbox: claiming notifications failed", slog.String("err", err.Error()))
+		}
 		p.track(ns, true)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			p.process(bctx, ns)
-			p.track(ns, false)
+		for len(ns) > 0 {
+			k := min(len(ns), p.cfg.BatchSize)
+			free--
+			p.start(bctx, ns[:k:k], slots, wg)
+			ns = ns[k:]
+		}
+		for range free {
 			<-slots
-			p.Wake()
-		}()
-		if len(ns) < p.cfg.BatchSize {
+		}
+		if err != nil || free > 0 {
 			return
 		}
+		// Every slot got a full batch: more may be waiting once one frees.
 	}
+}
+
+// start runs one batch of claimed (and tracked) rows in a slot already taken.
+func (p *Inbox) start(bctx context.Context, ns []store.Notification, slots chan struct{}, wg *sync.WaitGroup) {
+	if len(ns) == 0 {
+		<-slots
+		return
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		p.process(bctx, ns)
+		p.track(ns, false)
+		p.hoMu.Lock()
+		p.held -= len(ns)
+		p.hoMu.Unlock()
+		<-slots
+		select {
+		case p.kick <- struct{}{}:
+		default:
+		}
+	}()
 }
 
 func (p *Inbox) track(ns []store.Notification, add bool) {

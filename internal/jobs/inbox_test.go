@@ -306,3 +306,81 @@ func TestInboxStopFinishesBatch(t *testing.T) {
 		c.checkOnce(t, 1)
 	})
 }
+
+// TestInboxHandOff: while the processor runs, the intake claims new rows
+// for it in the commit that stores them and hands them over in memory: the
+// rows come with attempts 1, nobody else can claim them while they are
+// processed, and rows handed over but not started when the processor stops
+// are released for the next run.
+func TestInboxHandOff(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, st *store.Store) {
+		ctx := context.Background()
+		entered := make(chan store.Notification, 10)
+		release := make(chan struct{})
+		p := jobs.NewInbox(st, jobs.InboxConfig{BatchSize: 2, Concurrency: 1, PollInterval: time.Hour, Owner: "me",
+			ProcessNotifications: func(ctx context.Context, ns []store.Notification) error {
+				for _, n := range ns {
+					entered <- n
+				}
+				<-release
+				return nil
+			}})
+		in := startIntake(t, st, store.IntakeConfig{Stored: p.Wake})
+		if err := p.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		stopped := false
+		t.Cleanup(func() {
+			if !stopped {
+				close(release)
+				p.Stop()
+			}
+		})
+		// The first row may race with the start-up claim: either way it
+		// comes claimed once.
+		res, err := in.Submit(ctx, []store.Notification{note("first")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var first store.Notification
+		select {
+		case first = <-entered:
+		case <-time.After(testDeadline):
+			t.Fatal("no row reached the handler")
+		}
+		if first.ID != res.IDs[0] || first.Attempts != 1 || first.ItemID != "first" || first.Source != store.SourceGraph {
+			t.Fatalf("handler got %+v, want row %d, attempt 1", first, res.IDs[0])
+		}
+		if got, err := st.ClaimNotifications(ctx, "other", 10, time.Minute); err != nil || len(got) != 0 {
+			t.Fatalf("another claimer got %d rows (%v) of a row in process", len(got), err)
+		}
+		// The only slot is busy: the next row is handed over and waits.
+		res, err = in.Submit(ctx, []store.Notification{note("waiting")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		waiting := res.IDs[0]
+		if got, err := st.ClaimNotifications(ctx, "other", 10, time.Minute); err != nil || len(got) != 0 {
+			t.Fatalf("another claimer got %d rows (%v) of a row handed over", len(got), err)
+		}
+		done := make(chan struct{})
+		go func() { p.Stop(); close(done) }()
+		stopped = true
+		waitUntil(t, "the waiting row released", func() bool {
+			got, err := st.ClaimNotifications(ctx, "other", 10, time.Minute)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got) == 1 && (got[0].ID != waiting || got[0].Attempts != 2) {
+				t.Fatalf("claimed after stop: %+v", got[0])
+			}
+			return len(got) == 1
+		})
+		close(release)
+		<-done
+		got, err := st.GetNotifications(ctx, st.DB(), []int64{first.ID})
+		if err != nil || len(got) != 1 || got[0].ProcessedAt == nil {
+			t.Fatalf("the row in process at stop: %+v, %v; want processed", got, err)
+		}
+	})
+}

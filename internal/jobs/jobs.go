@@ -75,9 +75,17 @@ type Config struct {
 	// PeriodicJobs adds periodic jobs defined by later packages.
 	PeriodicJobs []*river.PeriodicJob
 
+	// CompletedRetention, CancelledRetention and DiscardedRetention pass
+	// through to River's job cleaner (run by the leader); zero keeps
+	// River's defaults (24h, 24h, 7d).
+	CompletedRetention, CancelledRetention, DiscardedRetention time.Duration
+
 	// Test passes through to River (e.g. a stubbed clock).
 	Test river.TestConfig
 }
+
+// jobTimeout bounds one job's run.
+const jobTimeout = 10 * time.Minute
 
 // Queue wraps the River client.
 type Queue struct {
@@ -149,6 +157,16 @@ func New(ctx context.Context, st *store.Store, cfg Config) (*Queue, error) {
 		MaxAttempts:       cfg.MaxAttempts,
 		RetryPolicy:       cfg.RetryPolicy,
 		FetchPollInterval: cfg.FetchPollInterval,
+		// Passes over thousands of bookings outlast River's 1-minute default;
+		// a job left "running" by a killed instance is rescued soon after
+		// instead of after River's default hour (its uniqueness would block
+		// the periodic job that long).
+		JobTimeout:           jobTimeout,
+		RescueStuckJobsAfter: jobTimeout + time.Minute,
+
+		CompletedJobRetentionPeriod: cfg.CompletedRetention,
+		CancelledJobRetentionPeriod: cfg.CancelledRetention,
+		DiscardedJobRetentionPeriod: cfg.DiscardedRetention,
 		Queues: map[string]river.QueueConfig{
 			QueueMaintenance: {MaxWorkers: cfg.MaxWorkers},
 		},
@@ -198,6 +216,13 @@ func (q *Queue) Start(ctx context.Context) error {
 	}
 	if q.started {
 		return nil
+	}
+	if q.store.Backend() == store.BackendSQLite {
+		// SQLite has one instance by design: a job still "running" was
+		// running in a process that is gone (killed). Make it runnable now.
+		if _, err := q.store.DB().ExecContext(ctx, `UPDATE river_job SET state = 'available' WHERE state = 'running'`); err != nil {
+			return fmt.Errorf("jobs: releasing jobs of a previous run: %w", err)
+		}
 	}
 	if err := q.client.Start(ctx); err != nil {
 		return fmt.Errorf("jobs: starting river client: %w", err)

@@ -222,3 +222,22 @@ func TestOutlookPolicies(t *testing.T) {
 		}
 	})
 }
+
+// waitQuiet waits until the service has nothing left to do: no notification
+// waiting or being retried, no job queued or running. Tests that drift the
+// sandbox behind the service's back start from there, or a late retry of
+// earlier work would repair the drift before the test looks.
+func waitQuiet(t *testing.T, sb *Sandbox) {
+	t.Helper()
+	ctx := context.Background()
+	waitFor(t, "the service to be idle", func() (bool, error) {
+		n, err := sb.Service.Store.CountUnprocessedNotifications(ctx, sb.Service.Store.InboxReadDB())
+		if err != nil || n > 0 {
+			return false, err
+		}
+		var jobs int
+		err = sb.Service.Store.DB().QueryRowContext(ctx,
+			`SELECT COUNT(*) FROM river_job WHERE state IN ('available', 'running', 'retryable', 'pending')`).Scan(&jobs)
+		return jobs == 0, err
+	})
+}

@@ -12,14 +12,14 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/bookingsync/bookingsync/internal/config"
 	"github.com/bookingsync/bookingsync/internal/dataverse"
 	"github.com/bookingsync/bookingsync/internal/emulator"
 	"github.com/bookingsync/bookingsync/internal/service"
-	"github.com/bookingsync/bookingsync/internal/subscriptions"
-	"github.com/bookingsync/bookingsync/internal/sync/d365"
+	"github.com/bookingsync/bookingsync/internal/webui"
 )
 
 // Sandbox is the emulated tenant and the service, wired together in one
@@ -56,6 +56,8 @@ type Options struct {
 	// NoBookingWebhooks registers no webhook steps for bookings and work
 	// orders, so tests can prove change tracking alone keeps calendars right.
 	NoBookingWebhooks bool
+	// Demo serves the live two-way demo page (/ui/demo) of the admin UI.
+	Demo bool
 }
 
 // Start starts the emulator with demo data, configures the service
@@ -122,7 +124,11 @@ func Start(ctx context.Context, o Options) (*Sandbox, error) {
 		log.Warn(w)
 	}
 	sb.Config = cfg
-	svc, err := service.New(ctx, service.Options{Config: cfg, Logger: log.With("component", "service"),
+	svcCtx := ctx
+	if o.Demo {
+		svcCtx = webui.WithDemo(ctx)
+	}
+	svc, err := service.New(svcCtx, service.Options{Config: cfg, Logger: log.With("component", "service"),
 		RenewInterval: o.RenewInterval, SubscriptionLifetime: o.SubscriptionLifetime})
 	if err != nil {
 		emu.Stop()
@@ -142,52 +148,26 @@ func Start(ctx context.Context, o Options) (*Sandbox, error) {
 	return sb, nil
 }
 
+// UIURL is the admin web UI's address.
+func (sb *Sandbox) UIURL() string { return sb.Service.AdminURL() + webui.Prefix }
+
 // Stop stops the service, then the emulator.
 func (sb *Sandbox) Stop() {
 	sb.Service.Stop()
 	sb.Emulator.Stop()
 }
 
-// registerWebhooks registers our endpoint and its steps the way the Plug-in
-// Registration Tool would in a real org: bookable resource updates of the
-// enrollment columns only (so our own status write-back is never sent to
-// us), and create/update/delete of bookings with a pre-image for deletes.
+// registerWebhooks registers our endpoint and its steps the way
+// `bookingsync dataverse register-webhook` does in a real org (both use
+// service.WebhookSpecs, so they cannot differ). Without bookings, only the
+// bookable-resource webhook is registered (Options.NoBookingWebhooks).
 func registerWebhooks(ctx context.Context, dv *dataverse.Client, cfg *config.Config, key string, bookings bool) error {
-	resourceCols := subscriptions.EnrollmentColumns(cfg.Dataverse.OptInColumn)
-	specs := []dataverse.WebhookSpec{
-		{
-			Name: "bookingsync resources", URL: cfg.DataverseWebhookURL(), Auth: dataverse.AuthWebhookKey, AuthValue: key,
-			Entity: "bookableresource",
-			Steps:  []dataverse.StepSpec{{Message: "Update", FilteringAttributes: resourceCols}},
-		},
-		{
-			Name: "bookingsync bookings", URL: cfg.DataverseWebhookURL(), Auth: dataverse.AuthWebhookKey, AuthValue: key,
-			Entity: "bookableresourcebooking",
-			// The post image's versionnumber lets the service recognise the
-			// webhook about its own write without reading the booking.
-			Steps: []dataverse.StepSpec{
-				{Message: "Create", Images: []dataverse.ImageSpec{{Alias: "post", Type: dataverse.PostImage, Attributes: []string{"versionnumber"}}}},
-				{Message: "Update", Images: []dataverse.ImageSpec{{Alias: "post", Type: dataverse.PostImage, Attributes: []string{"versionnumber"}}}},
-				{Message: "Delete", Images: []dataverse.ImageSpec{{Alias: "pre", Type: dataverse.PreImage}}},
-			},
-		},
-		{
-			// Work-order edits change the events of its bookings, though
-			// the booking rows do not change: only the columns events show.
-			Name: "bookingsync work orders", URL: cfg.DataverseWebhookURL(), Auth: dataverse.AuthWebhookKey, AuthValue: key,
-			Entity: "msdyn_workorder",
-			Steps:  []dataverse.StepSpec{{Message: "Update", FilteringAttributes: d365.WorkOrderColumns()}},
-		},
-	}
+	specs := service.WebhookSpecs(cfg, key)
 	if !bookings {
-		specs = specs[:1]
+		specs = slices.DeleteFunc(specs, func(s dataverse.WebhookSpec) bool { return s.Name != service.WebhookResources })
 	}
-	for _, spec := range specs {
-		if _, err := dv.EnsureWebhook(ctx, spec); err != nil {
-			return err
-		}
-	}
-	return nil
+	_, err := service.RegisterWebhooks(ctx, dv, specs)
+	return err
 }
 
 func randomToken() string {

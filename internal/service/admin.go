@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/bookingsync/bookingsync/internal/engine"
 	"github.com/bookingsync/bookingsync/internal/httpapi"
 	"github.com/bookingsync/bookingsync/internal/store"
 )
@@ -99,4 +100,50 @@ func (a *adminBackend) DeleteSubscriptions(ctx context.Context, resource string)
 		return 0, err
 	}
 	return len(subs), nil
+}
+
+// Conflicts lists the conflicts left for a person (open ones; all: the
+// resolved ones too), with their resources' names.
+func (a *adminBackend) Conflicts(ctx context.Context, all bool) ([]httpapi.Conflict, error) {
+	st := a.s.Store
+	cs, err := st.ListConflicts(ctx, st.DB(), store.ConflictFilter{Open: !all})
+	if err != nil {
+		return nil, err
+	}
+	names := map[string]string{}
+	out := make([]httpapi.Conflict, 0, len(cs))
+	for _, c := range cs {
+		name, ok := names[c.ResourceID]
+		if !ok && c.ResourceID != "" {
+			if r, err := st.GetResource(ctx, st.DB(), c.ResourceID); err == nil {
+				name = r.Name
+			}
+			names[c.ResourceID] = name
+		}
+		out = append(out, httpapi.Conflict{BookingID: c.BookingID, ResourceID: c.ResourceID, Resource: name,
+			Mailbox: c.Mailbox, EventID: c.EventID, Rule: c.Rule, Reason: c.Reason,
+			DetectedAt: c.DetectedAt, ResolvedAt: c.ResolvedAt, Resolution: c.Resolution})
+	}
+	return out, nil
+}
+
+// ResolveConflict keeps one side of a booking's open conflict through the
+// engine (which writes what that side's policy would have written). Booking
+// ids are GUIDs: one pasted in upper case still finds its conflict.
+func (a *adminBackend) ResolveConflict(ctx context.Context, bookingID, keep string) (httpapi.ConflictResolution, error) {
+	out, err := a.s.Engine.ResolveConflict(ctx, bookingID, keep)
+	if errors.Is(err, engine.ErrNoOpenConflict) && strings.ToLower(bookingID) != bookingID {
+		bookingID = strings.ToLower(bookingID)
+		out, err = a.s.Engine.ResolveConflict(ctx, bookingID, keep)
+	}
+	switch {
+	case errors.Is(err, engine.ErrNoOpenConflict):
+		return httpapi.ConflictResolution{}, fmt.Errorf("%w: %s", httpapi.ErrNoConflict, bookingID)
+	case err != nil:
+		return httpapi.ConflictResolution{}, err
+	}
+	// The engine's reason is "<resolution>: <the deciding rule's reason>".
+	resolution, reason, _ := strings.Cut(out.Reason, ": ")
+	return httpapi.ConflictResolution{BookingID: bookingID, Keep: keep, Resolution: resolution, Rule: out.Rule,
+		Reason: reason, Writes: out.Writes}, nil
 }

@@ -21,12 +21,12 @@ import (
 	"github.com/bookingsync/bookingsync/internal/engine"
 	"github.com/bookingsync/bookingsync/internal/graph"
 	"github.com/bookingsync/bookingsync/internal/httpapi"
-	"github.com/bookingsync/bookingsync/internal/httpx"
 	"github.com/bookingsync/bookingsync/internal/jobs"
 	"github.com/bookingsync/bookingsync/internal/metrics"
 	"github.com/bookingsync/bookingsync/internal/store"
 	"github.com/bookingsync/bookingsync/internal/subscriptions"
 	"github.com/bookingsync/bookingsync/internal/sync/d365"
+	"github.com/bookingsync/bookingsync/internal/webui"
 )
 
 // Options are what New needs besides the configuration.
@@ -83,37 +83,12 @@ func New(ctx context.Context, opts Options) (*Service, error) {
 	}
 	s := &Service{cfg: cfg, log: log, Metrics: m}
 
-	hc := opts.HTTPClient
-	if hc == nil {
-		var err error
-		if hc, err = azauth.HTTPClient(cfg.Azure.CAFile); err != nil {
-			return nil, err
-		}
-	}
-	cred := opts.Credential
-	if cred == nil {
-		var err error
-		if cred, err = credential(cfg); err != nil {
-			return nil, err
-		}
-	}
-	onRetry := func(api string) func(httpx.RetryInfo) {
-		return func(ri httpx.RetryInfo) { m.APIRetries.WithLabelValues(api, ri.Reason).Inc() }
-	}
-	gc, err := graph.New(&httpx.Client{HTTP: hc, Tokens: httpx.NewTokenSource(cred, cfg.Graph.Scope), OnRetry: onRetry("graph")},
-		graph.Options{BaseURL: cfg.Graph.BaseURL, MailboxConcurrency: cfg.Graph.MaxConcurrencyPerMailbox})
+	clients, err := NewAPIClients(cfg, m, opts.HTTPClient, opts.Credential)
 	if err != nil {
 		return nil, err
 	}
-	s.Graph = gc
-	dc, err := dataverse.New(dataverse.Options{
-		OrgURL: cfg.Dataverse.OrgURL, APIBase: cfg.DataverseAPIBase(), Scope: cfg.DataverseScope(),
-		Doer: &httpx.Client{HTTP: hc, Tokens: httpx.NewTokenSource(cred, cfg.DataverseScope()), OnRetry: onRetry("dataverse")},
-	})
-	if err != nil {
-		return nil, err
-	}
-	s.Dataverse = dc
+	gc, dc := clients.Graph, clients.Dataverse
+	s.Graph, s.Dataverse = gc, dc
 
 	st, err := store.Open(ctx, cfg.Store, log)
 	if err != nil {
@@ -163,6 +138,12 @@ func New(ctx context.Context, opts Options) (*Service, error) {
 			if err := s.syncJobs(w); err != nil {
 				return err
 			}
+			if err := s.catchupJobs(w); err != nil {
+				return err
+			}
+			if err := s.retentionWorker(w); err != nil {
+				return err
+			}
 			return river.AddWorkerSafely(w, river.WorkFunc(func(ctx context.Context, job *river.Job[ReconcileResourceArgs]) error {
 				if err := s.Enroller.Reconcile(ctx, job.Args.ResourceID); err != nil {
 					return err
@@ -170,13 +151,21 @@ func New(ctx context.Context, opts Options) (*Service, error) {
 				return s.afterReconcile(ctx, job.Args.ResourceID)
 			}))
 		},
-		PeriodicJobs: s.syncPeriodicJobs(),
+		PeriodicJobs: append(append(s.syncPeriodicJobs(), s.catchupPeriodicJobs()...), s.retentionPeriodicJob()),
+		// River's cleaner removes finished jobs (retention.jobs).
+		CompletedRetention: cfg.Retention.Jobs,
+		CancelledRetention: cfg.Retention.Jobs,
+		DiscardedRetention: max(cfg.Retention.Jobs, 7*24*time.Hour),
 	})
 	if err != nil {
 		st.Close()
 		return nil, err
 	}
 	s.Queue = q
+	if err := m.RegisterScrapeQueries(s.jobStates, s.nearestExpiry); err != nil {
+		st.Close()
+		return nil, err
+	}
 	s.Manager.CatchUp = func(ctx context.Context, mailbox, reason string) error {
 		_, err := q.Insert(ctx, jobs.CatchupMailboxArgs{Mailbox: mailbox, Reason: reason}, nil)
 		return err
@@ -201,6 +190,7 @@ func New(ctx context.Context, opts Options) (*Service, error) {
 		Ready:              ready,
 	}, s.subs, in, log.With("component", "http"), m)
 	adminHandler := s.API.AdminHandler(httpapi.AdminConfig{Token: cfg.Admin.Token.Reveal, Ready: ready}, &adminBackend{s: s})
+	adminHandler = webui.Mount(ctx, adminHandler, webui.Deps{Config: cfg, Store: st, Metrics: m, Graph: gc, Dataverse: dc, Status: (&adminBackend{s: s}).Status, Ready: ready, Logger: log.With("component", "webui")})
 	publicHandler := s.API.PublicHandler()
 	// admin_listen equal to listen: one address for everything (the sandbox).
 	if cfg.AdminListen == cfg.Listen {
@@ -241,6 +231,9 @@ func renewFraction(r config.RenewWhen, life time.Duration) float64 {
 
 // Start starts the intake, the inbox processor, the queue and both listeners.
 func (s *Service) Start(ctx context.Context) error {
+	if err := s.Store.ReleaseAllLeases(ctx); err != nil {
+		return err
+	}
 	if err := s.Intake.Start(ctx); err != nil {
 		return fmt.Errorf("start intake: %w", err)
 	}

@@ -37,14 +37,35 @@ func (s *Service) newEngine() (*engine.Engine, error) {
 	if created == "" {
 		created = "committed"
 	}
+	calOpts := outlook.Options{PropertyID: s.cfg.Graph.ExtendedPropertyID}
+	if s.cfg.Sync.EventTimeZone == "resource" {
+		// The resource's time zone as Dynamics 365 keeps it (its timezone
+		// code through timezonedefinition): no Graph permission beyond
+		// Calendars.ReadWrite is needed, unlike mailboxSettings. Cached per
+		// mailbox for a day; a failed lookup writes the last known zone or UTC.
+		tzs := d365.NewTimeZones(s.Dataverse)
+		calOpts.TimeZone = outlook.NewZoneCache(func(ctx context.Context, mailbox string) (string, error) {
+			// The enrolled resource whose user owns the mailbox; none known: UTC.
+			st := s.Store
+			rs, err := st.ListResources(ctx, st.DB(), store.ResourceFilter{Mailbox: mailbox, OptIn: store.OptInAllowed, ActiveOnly: true})
+			if err == nil && len(rs) == 0 {
+				rs, err = st.ListResources(ctx, st.DB(), store.ResourceFilter{Mailbox: mailbox})
+			}
+			if err != nil || len(rs) == 0 {
+				return "", err
+			}
+			return tzs.ResourceTimeZone(ctx, rs[0].ID)
+		}, outlook.ZoneCacheOptions{Logger: s.log.With("component", "timezones")}).TimeZone
+	}
 	return engine.New(engine.Config{
 		Store:                s.Store,
 		Bookings:             s.bookings,
-		Calendars:            outlook.New(s.Graph, outlook.Options{}),
+		Calendars:            outlook.New(s.Graph, calOpts),
 		Renderer:             r,
 		Policy:               policy,
 		CanceledStatus:       canceled,
 		OutlookCreatedStatus: created,
+		DisableDeletes:       s.cfg.Sync.MassDelete.DisableDeletes,
 		Logger:               s.log.With("component", "engine"),
 		Now:                  s.Store.Now,
 	})
@@ -134,19 +155,21 @@ func (s *Service) PollBookings(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("poll booking changes: %w", err)
 	}
-	var errs []error
+	// The batch is one pass of the mass-delete guard: planned first, then
+	// applied except for a mailbox whose deletions are held. Held items
+	// are durable in guard_passes (approve re-runs them), so they do not
+	// keep the token back.
+	pass := s.Engine.NewPass(engine.PassPoll)
 	for _, c := range changes {
 		v := c.Version
 		if c.Deleted {
 			v = 0
 		}
-		if _, err := s.Engine.SyncBooking(ctx, c.BookingID, v); err != nil {
-			errs = append(errs, fmt.Errorf("booking %s: %w", c.BookingID, err))
-		}
+		_ = pass.AddBooking(ctx, c.BookingID, v) // a planning error is reported by Run
 	}
-	if len(errs) > 0 {
+	if _, err := s.runPass(ctx, pass); err != nil {
 		// Keep the old token: the next poll reports these again.
-		return errors.Join(errs...)
+		return err
 	}
 	if err := st.SetSyncState(ctx, st.DB(), syncStateBookingsToken, next); err != nil {
 		return err
@@ -253,35 +276,68 @@ func (s *Service) WindowPass(ctx context.Context, resourceID string) error {
 			ids = append(ids, r.ID)
 		}
 	}
-	var errs []error
+	// Everything is planned first and applied through the mass-delete
+	// guard: a mailbox whose part would delete too much is held.
+	pass := s.Engine.NewPass(engine.PassWindow)
+	planned := map[string]bool{}
 	if len(ids) > 0 {
 		bs, err := s.bookings.BookingsInWindow(ctx, ids, from, to)
 		if err != nil {
 			return fmt.Errorf("list bookings in window: %w", err)
 		}
 		for _, b := range bs {
-			if _, err := s.Engine.SyncBooking(ctx, b.ID, b.Version); err != nil {
-				errs = append(errs, fmt.Errorf("booking %s: %w", b.ID, err))
+			planned[b.ID] = true
+			_ = pass.AddBooking(ctx, b.ID, b.Version) // a planning error is reported by Run
+		}
+	}
+	if resourceID == "" {
+		links, err := st.ListLinks(ctx, st.DB())
+		if err != nil {
+			return err
+		}
+		for _, l := range links {
+			inWindow := l.AgreedEnd.After(from) && l.AgreedStart.Before(to)
+			if (inWindow && !l.Pending()) || planned[l.BookingID] {
+				continue
 			}
+			// Its booking's version may be the recorded one (nothing
+			// changed but the clock): compare anyway, so the event of a
+			// booking that left the window is removed.
+			_ = pass.AddBookingRefresh(ctx, l.BookingID)
 		}
 	}
-	if resourceID != "" {
-		return errors.Join(errs...)
+	_, err := s.runPass(ctx, pass)
+	return err
+}
+
+// massDeleteGuard is the guard of sync.mass_delete (its state is in the
+// store, so a fresh value per pass is fine).
+//
+// For the passes built elsewhere (mailbox catch-up, resync): plan every
+// item into a pass, then run it here instead of calling the engine item by
+// item:
+//
+//	pass := s.Engine.NewPass(engine.PassCatchup) // or engine.PassResync
+//	pass.AddEvent(ctx, mailbox, id, etag, changeType, ev) // delta: ev as read, or changeType "deleted"
+//	pass.AddBooking(ctx, bookingID, version)              // or AddBookingRefresh(ctx, bookingID)
+//	pass.AddPlanned(engine.PassItem{Kind: engine.ItemBooking, BookingID: id, Refresh: true, Mailbox: linkMailbox}, plan)
+//	res, err := s.runPass(ctx, pass) // res.Held > 0: a mailbox's deletions wait for `bookingsync approve`
+//
+// A --dry-run prints the plans and does not call runPass.
+func (s *Service) massDeleteGuard() *engine.Guard {
+	md := s.cfg.Sync.MassDelete
+	return engine.NewGuard(s.Engine, engine.GuardConfig{MaxItems: md.MaxItems, MaxFraction: md.MaxFraction})
+}
+
+// runPass applies a planned pass through the mass-delete guard and logs
+// what it did. The error joins the items that failed to plan or apply.
+func (s *Service) runPass(ctx context.Context, pass *engine.Pass) (engine.PassResult, error) {
+	res, err := s.massDeleteGuard().Run(ctx, pass)
+	if len(pass.Items) > 0 {
+		s.log.Debug("pass applied", "kind", pass.Kind, "planned", res.Planned, "applied", res.Applied,
+			"skipped", res.Skipped, "held", res.Held, "failed", res.Failed)
 	}
-	links, err := st.ListLinks(ctx, st.DB())
-	if err != nil {
-		return err
-	}
-	for _, l := range links {
-		inWindow := l.AgreedEnd.After(from) && l.AgreedStart.Before(to)
-		if inWindow && !l.Pending() {
-			continue
-		}
-		if _, err := s.Engine.SyncBooking(ctx, l.BookingID, 0); err != nil {
-			errs = append(errs, fmt.Errorf("booking %s: %w", l.BookingID, err))
-		}
-	}
-	return errors.Join(errs...)
+	return res, err
 }
 
 // PollBookingsArgs runs the booking change-tracking poll (periodic).

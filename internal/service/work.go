@@ -2,7 +2,6 @@ package service
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -108,15 +107,11 @@ func (s *Service) renewSubscriptions(ctx context.Context) error {
 	return err
 }
 
-// catchupMailbox records that a mailbox needs a catch-up. The delta-query
-// catch-up itself is the reliability work's; here the request is durable and
-// visible in the audit log.
+// catchupMailbox is the catchup_mailbox worker (enqueued on missed and
+// subscriptionRemoved, after a 404 on renewal, after downtime and
+// periodically): the Graph catch-up of one mailbox (catchup.go).
 func (s *Service) catchupMailbox(ctx context.Context, args jobs.CatchupMailboxArgs) error {
-	after, _ := json.Marshal(map[string]string{"mailbox": args.Mailbox})
-	_, err := s.Store.InsertAudit(ctx, s.Store.DB(), store.AuditEntry{
-		Side: store.SideOutlook, Action: "catch_up_requested", Reason: args.Reason, After: after, Outcome: "recorded",
-	})
-	s.log.Info("catch-up requested", "mailbox", args.Mailbox, "reason", args.Reason)
+	_, err := s.CatchupMailbox(ctx, args.Mailbox, args.Reason)
 	return err
 }
 

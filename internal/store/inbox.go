@@ -76,8 +76,14 @@ func (s *Store) ClaimNotifications(ctx context.Context, owner string, limit int,
 
 func (s *Store) claimNotifications(ctx context.Context, tx *sql.Tx, owner string, limit int, lease time.Duration) ([]Notification, error) {
 	now := s.now()
-	rows, err := tx.QueryContext(ctx, s.claimNotificationsSQL(),
-		s.dialect.ts(now), s.dialect.ts(now), limit, owner, s.dialect.ts(now.Add(lease)))
+	args := []any{s.dialect.ts(now), s.dialect.ts(now), limit, owner, s.dialect.ts(now.Add(lease))}
+	var rows *sql.Rows
+	var err error
+	if s.claimStmt != nil { // SQLite: prepared at Open, not parsed per claim
+		rows, err = tx.StmtContext(ctx, s.claimStmt).QueryContext(ctx, args...)
+	} else {
+		rows, err = tx.QueryContext(ctx, s.claimNotificationsSQL(), args...)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("store: claim notifications: %w", err)
 	}
@@ -95,6 +101,55 @@ func (s *Store) claimNotifications(ctx context.Context, tx *sql.Tx, owner string
 	}
 	slices.SortFunc(out, func(a, b Notification) int { return cmp.Compare(a.ID, b.ID) })
 	return out, nil
+}
+
+// InboxHandOff lets an inbox processor take new rows without claiming them
+// from the database: while one is set (SetInboxHandOff), each Intake group
+// commit inserts the first rows the processor has room for already claimed
+// by Owner until now+Lease (attempts 1, as ClaimNotifications would leave
+// them), and after the commit hands them over in memory. At a steady rate
+// this saves every intake commit a second commit (and fsync) carrying the
+// processor's claim, which the next acknowledgement would wait behind.
+// The claim is as durable as any other: a crash leaves the rows claimed
+// until their lease runs out (on SQLite, until the next processor's
+// ReleaseOtherClaims). Rows the processor had no room for are stored
+// pending, and Deliver says how many.
+type InboxHandOff struct {
+	Owner string
+	Lease time.Duration
+	// Reserve is called by the committer before a commit that inserts n
+	// rows and returns how many of them (the first ones, in order) to
+	// claim: 0..n. It must not block.
+	Reserve func(n int) int
+	// Deliver is called after that commit, once per Reserve, with the
+	// reservation, the rows claimed and stored (in id order; duplicates
+	// and a failed commit store none) and how many new rows were stored
+	// unclaimed. It must not block.
+	Deliver func(reserved int, claimed []Notification, unclaimed int)
+	// CaughtUp, if set, is called after a commit in which a claim by
+	// Owner (ClaimNotifications while the Intake runs) returned fewer rows
+	// than asked for, after that commit's Deliver: no row stored by this
+	// or an earlier commit waits unclaimed and due. It must not block.
+	CaughtUp func()
+}
+
+// SetInboxHandOff makes Intake commits hand their new rows to h (nil: to
+// nobody). Once it returns, no commit is between the previous handoff's
+// Reserve and Deliver.
+func (s *Store) SetInboxHandOff(h *InboxHandOff) {
+	s.handoffMu.Lock()
+	s.handoff = h
+	s.handoffMu.Unlock()
+}
+
+// ClearInboxHandOff removes h if it is the current handoff (another
+// processor may have replaced it), as SetInboxHandOff(nil) would.
+func (s *Store) ClearInboxHandOff(h *InboxHandOff) {
+	s.handoffMu.Lock()
+	if s.handoff == h {
+		s.handoff = nil
+	}
+	s.handoffMu.Unlock()
 }
 
 // NotificationFailure is the outcome of a failed attempt at one claimed row.

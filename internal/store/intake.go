@@ -1,11 +1,13 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -20,12 +22,19 @@ const (
 	IntakeMaxWaitDefault       = 2 * time.Millisecond
 	IntakeQueueSizeDefault     = 4096
 	IntakeCommitTimeoutDefault = 30 * time.Second
+	IntakeOpsMaxWaitDefault    = 10 * time.Millisecond
 )
+
+// intakeBusyWindow: the committer counts as busy (see OpsMaxWait) while a
+// submission arrived within this long.
+const intakeBusyWindow = 100 * time.Millisecond
 
 // IntakeConfig configures an Intake.
 type IntakeConfig struct {
-	// Stored, if set, is called after each commit that stored new rows
-	// (e.g. to wake the inbox processor). It must not block.
+	// Stored, if set, is called after each commit that stored new rows,
+	// e.g. to wake the inbox processor; not while a processor takes the
+	// new rows through an InboxHandOff (its Deliver is told instead). It
+	// must not block.
 	Stored func()
 	// BeforeCommit, if set, runs inside each group commit that stored new
 	// rows, with their ids, after the insert; an error fails the whole
@@ -40,6 +49,14 @@ type IntakeConfig struct {
 	// the first one of a batch. Under load batches also form while the
 	// previous commit is in flight, so this only needs to be short.
 	MaxWait time.Duration
+	// OpsMaxWait is how long a processed-mark or claim, arriving while no
+	// submission is waiting but submissions arrived recently, waits for one
+	// to share its commit (it never delays a submission). Without it, at a
+	// steady trickle of webhooks every intake commit is followed by one of
+	// the processor's, doubling the fsyncs that acknowledgements queue
+	// behind. When submissions are rare it commits at once. Negative: never
+	// wait.
+	OpsMaxWait time.Duration
 	// QueueSize bounds submissions waiting for the committer.
 	QueueSize int
 	// CommitTimeout bounds one group commit. It does not depend on any
@@ -82,6 +99,8 @@ type Intake struct {
 	// When all of them are in the batch nobody can join it, so the
 	// committer commits without lingering for MaxWait.
 	outstanding atomic.Int64
+	// lastSubmit is when the latest submission was queued (UnixNano).
+	lastSubmit atomic.Int64
 
 	// touched is when the committer last set each subscription's
 	// last_notification_at (committer goroutine only).
@@ -144,6 +163,11 @@ func NewIntake(s *Store, cfg IntakeConfig) (*Intake, error) {
 	}
 	if cfg.QueueSize <= 0 {
 		cfg.QueueSize = IntakeQueueSizeDefault
+	}
+	if cfg.OpsMaxWait < 0 {
+		cfg.OpsMaxWait = 0
+	} else if cfg.OpsMaxWait == 0 {
+		cfg.OpsMaxWait = IntakeOpsMaxWaitDefault
 	}
 	if cfg.CommitTimeout <= 0 {
 		cfg.CommitTimeout = IntakeCommitTimeoutDefault
@@ -221,6 +245,7 @@ func (in *Intake) Submit(ctx context.Context, ns []Notification) (Result, error)
 	r := &intakeRequest{ns: batch, done: make(chan intakeReply, 1)}
 	in.pending.Add(1)
 	in.outstanding.Add(1)
+	in.lastSubmit.Store(time.Now().UnixNano())
 	select {
 	case in.reqs <- r:
 	case <-stop:
@@ -386,6 +411,25 @@ func (in *Intake) run(ctx context.Context, stop, done chan struct{}) {
 		if len(batch) == 0 && len(marks) == 0 {
 			continue // the only request was abandoned
 		}
+		if len(batch) == 0 && in.cfg.OpsMaxWait > 0 &&
+			time.Since(time.Unix(0, in.lastSubmit.Load())) < intakeBusyWindow {
+			// Only marks or claims, while webhooks keep coming: let them
+			// ride the next submission's commit rather than take an fsync
+			// of their own that the next acknowledgement would queue behind.
+			timer.Reset(in.cfg.OpsMaxWait)
+			select {
+			case r := <-in.reqs:
+				add(r)
+			case <-timer.C:
+			case <-stop:
+			}
+			if !timer.Stop() {
+				select {
+				case <-timer.C:
+				default:
+				}
+			}
+		}
 
 		// Gather: first whatever is queued, then linger up to MaxWait.
 		// Marks never make the committer linger: they ride along with
@@ -424,22 +468,44 @@ func (in *Intake) run(ctx context.Context, stop, done chan struct{}) {
 	}
 }
 
-// commit stores one batch and applies the queued processed-marks in one
-// transaction, and replies to every caller.
+// commit stores one batch and applies the queued processed-marks and
+// claims in one transaction, hands the new rows it claimed to the inbox
+// processor (InboxHandOff), and replies to every caller.
 func (in *Intake) commit(ctx context.Context, batch []*intakeRequest, marks []*markRequest) {
 	var all []Notification
-	for _, r := range batch {
-		all = append(all, r.ns...)
+	if len(batch) == 1 {
+		all = batch[0].ns
+	} else {
+		n := 0
+		for _, r := range batch {
+			n += len(r.ns)
+		}
+		all = make([]Notification, 0, n)
+		for _, r := range batch {
+			all = append(all, r.ns...)
+		}
 	}
 	ctx, cancel := context.WithTimeout(ctx, in.cfg.CommitTimeout)
 	defer cancel()
+
+	// The handoff stays set (SetInboxHandOff waits) from Reserve to Deliver.
+	var ho *InboxHandOff
+	var claim insertClaim
+	in.store.handoffMu.RLock()
+	if ho = in.store.handoff; ho == nil {
+		in.store.handoffMu.RUnlock()
+	} else if len(all) > 0 {
+		if claim.n = min(max(ho.Reserve(len(all)), 0), len(all)); claim.n > 0 {
+			claim.owner, claim.until = ho.Owner, in.store.now().Add(ho.Lease)
+		}
+	}
 
 	var res InsertResult
 	replies := make([]markReply, len(marks))
 	err := in.store.InboxTx(ctx, func(tx *sql.Tx) error {
 		if len(all) > 0 {
 			var err error
-			if res, err = in.store.InsertNotifications(ctx, tx, all); err != nil {
+			if res, err = in.store.insertNotifications(ctx, tx, all, claim); err != nil {
 				return err
 			}
 			if res.Inserted > 0 && in.cfg.BeforeCommit != nil {
@@ -472,6 +538,40 @@ func (in *Intake) commit(ctx context.Context, batch []*intakeRequest, marks []*m
 		}
 		return nil
 	})
+	unclaimed := 0 // new rows to wake the processor for (Stored)
+	if ho == nil {
+		unclaimed = res.Inserted
+	} else if len(all) > 0 {
+		var claimed []Notification
+		if err == nil {
+			for i, id := range res.IDs {
+				switch {
+				case id == 0:
+				case i < claim.n:
+					n := all[i]
+					n.ID, n.Attempts = id, 1
+					n.ReceivedAt = n.ReceivedAt.UTC().Truncate(time.Microsecond) // as stored
+					claimed = append(claimed, n)
+				default:
+					unclaimed++
+				}
+			}
+			slices.SortFunc(claimed, func(a, b Notification) int { return cmp.Compare(a.ID, b.ID) })
+		}
+		ho.Deliver(claim.n, claimed, unclaimed)
+		unclaimed = 0 // Deliver told the processor
+	}
+	if ho != nil {
+		if err == nil && ho.CaughtUp != nil {
+			for i, m := range marks {
+				if m.owner == ho.Owner && len(replies[i].claimed) < m.limit {
+					ho.CaughtUp()
+					break
+				}
+			}
+		}
+		in.store.handoffMu.RUnlock()
+	}
 	if err != nil && len(batch) > 0 && len(marks) > 0 {
 		// Don't fail the marks and claims for the notifications' sake (a
 		// failed mark makes its batch run again): retry them alone.
@@ -489,7 +589,7 @@ func (in *Intake) commit(ctx context.Context, batch []*intakeRequest, marks []*m
 	if len(batch) > 0 {
 		if err == nil {
 			in.touch(all)
-			if res.Inserted > 0 && in.cfg.Stored != nil {
+			if unclaimed > 0 && in.cfg.Stored != nil {
 				in.cfg.Stored()
 			}
 		}

@@ -37,3 +37,16 @@ func (s *Store) ReleaseLease(ctx context.Context, q DBTX, key, owner string) err
 	}
 	return nil
 }
+
+// ReleaseAllLeases drops every lease. Only for a database one process uses
+// (SQLite): at start, any lease left is a killed run's, and waiting for it
+// to expire would hold up the work queued behind it.
+func (s *Store) ReleaseAllLeases(ctx context.Context) error {
+	if s.dialect.backend != BackendSQLite {
+		return nil
+	}
+	if _, err := s.db.ExecContext(ctx, `DELETE FROM leases`); err != nil {
+		return fmt.Errorf("store: release leases of a previous run: %w", err)
+	}
+	return nil
+}

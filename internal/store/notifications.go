@@ -109,7 +109,7 @@ func (r InsertResult) NewIDs() []int64 {
 // these sizes, largest first, so only a few distinct statements exist and
 // SQLite runs them prepared instead of parsing a new statement every time.
 // The largest keeps one INSERT under SQLite's 32766 and Postgres' 65535
-// bind-parameter limits (9 per row).
+// bind-parameter limits (insertNotificationCols per row).
 var notificationChunkSizes = []int{512, 256, 128, 64, 32, 16, 8, 4, 2, 1}
 
 // chunkSizes splits n into notificationChunkSizes, largest first.
@@ -124,9 +124,13 @@ func chunkSizes(n int) []int {
 	return out
 }
 
+// insertNotificationCols is the number of bind parameters per inserted row.
+const insertNotificationCols = 12
+
 func insertNotificationsSQL(rows int) string {
-	return `INSERT INTO notifications (source, subscription_id, mailbox, item_id, change_type, etag, dedupe_key, payload, received_at)
-			VALUES ` + placeholders(rows, 9) + `
+	return `INSERT INTO notifications (source, subscription_id, mailbox, item_id, change_type, etag, dedupe_key, payload, received_at,
+			claimed_by, claimed_until, attempts)
+			VALUES ` + placeholders(rows, insertNotificationCols) + `
 			ON CONFLICT (dedupe_key) DO NOTHING
 			RETURNING id, dedupe_key`
 }
@@ -176,10 +180,8 @@ func (s *Store) inboxR(q DBTX) DBTX {
 // InsertNotifications stores ns, ignoring duplicates of rows already stored
 // (by dedupe key), in as few statements as possible.
 func (s *Store) InsertNotifications(ctx context.Context, q DBTX, ns []Notification) (InsertResult, error) {
-	q = s.inboxW(q)
-	res := InsertResult{IDs: make([]int64, len(ns))}
 	if len(ns) == 0 {
-		return res, nil
+		return InsertResult{IDs: make([]int64, 0)}, nil
 	}
 	now := s.now()
 	prepared := make([]Notification, len(ns))
@@ -189,11 +191,34 @@ func (s *Store) InsertNotifications(ctx context.Context, q DBTX, ns []Notificati
 			return InsertResult{}, err
 		}
 	}
+	return s.insertNotifications(ctx, q, prepared, insertClaim{})
+}
+
+// insertClaim makes insertNotifications store the first n rows claimed by
+// owner until until, with attempts 1 (see InboxHandOff).
+type insertClaim struct {
+	n     int
+	owner string
+	until time.Time
+}
+
+// insertNotifications is InsertNotifications of rows already prepared
+// (prepareNotification), the first claim.n of them claimed.
+func (s *Store) insertNotifications(ctx context.Context, q DBTX, prepared []Notification, claim insertClaim) (InsertResult, error) {
+	q = s.inboxW(q)
+	res := InsertResult{IDs: make([]int64, len(prepared))}
+	if len(prepared) == 0 {
+		return res, nil
+	}
+	var owner, until any
+	if claim.n > 0 {
+		owner, until = claim.owner, s.dialect.ts(claim.until)
+	}
 	// A key may repeat within the input; the first occurrence gets the id.
 	// Keys are matched per chunk: a repeat in a later chunk conflicts with
 	// the row an earlier chunk inserted and comes back as a duplicate.
-	pending := make(map[string]int, len(prepared))
-	args := make([]any, 0, min(len(prepared), notificationChunkSizes[0])*9)
+	pending := make(map[string]int, min(len(prepared), notificationChunkSizes[0]))
+	args := make([]any, 0, min(len(prepared), notificationChunkSizes[0])*insertNotificationCols)
 	start := 0
 	for _, size := range chunkSizes(len(prepared)) {
 		chunk := prepared[start : start+size]
@@ -205,6 +230,11 @@ func (s *Store) InsertNotifications(ctx context.Context, q DBTX, ns []Notificati
 			}
 			args = append(args, string(n.Source), n.SubscriptionID, n.Mailbox, n.ItemID, n.ChangeType, n.ETag,
 				n.DedupeKey, n.Payload, s.dialect.ts(n.ReceivedAt))
+			if start+i < claim.n {
+				args = append(args, owner, until, 1)
+			} else {
+				args = append(args, nil, nil, 0)
+			}
 		}
 		start += size
 		var rows *sql.Rows

@@ -113,6 +113,7 @@ type Store struct {
 	ckptOnce   sync.Once
 	insertStmt map[int]*sql.Stmt
 	markStmt   map[int]*sql.Stmt
+	claimStmt  *sql.Stmt
 
 	// The notification inbox: on SQLite its own file with its own single
 	// writer (inboxDB) and read pool (inboxRDB), checkpointer and prepared
@@ -125,6 +126,12 @@ type Store struct {
 	// ClaimNotifications on the pool join its group commits instead of
 	// taking their own.
 	intake atomic.Pointer[Intake]
+
+	// handoff, if set, takes the rows an Intake commit inserts, claimed in
+	// that commit (SetInboxHandOff). The committer holds handoffMu for
+	// reading from Reserve to Deliver.
+	handoffMu sync.RWMutex
+	handoff   *InboxHandOff
 }
 
 // Open connects to the database named by rawURL, applies bookingsync's
@@ -272,7 +279,7 @@ const (
 	sqliteWriterAutoCheckpoint = 20000 // pages (~80 MB of WAL)
 )
 
-// prepareSQLite prepares the notification INSERTs and UPDATEs on the inbox's writer connection.
+// prepareSQLite prepares the notification INSERTs, UPDATEs and claim on the inbox's writer connection.
 // It must run while nothing holds that connection: preparing lazily from
 // inside a transaction would wait for the pool's only connection forever.
 func (s *Store) prepareSQLite(ctx context.Context) error {
@@ -289,6 +296,11 @@ func (s *Store) prepareSQLite(ctx context.Context) error {
 		}
 		s.markStmt[n] = st
 	}
+	st, err := s.inboxDB.PrepareContext(ctx, s.claimNotificationsSQL())
+	if err != nil {
+		return fmt.Errorf("store: preparing notification claim: %w", err)
+	}
+	s.claimStmt = st
 	return nil
 }
 
@@ -320,6 +332,9 @@ func (s *Store) closeDBs() error {
 		for _, st := range m {
 			st.Close()
 		}
+	}
+	if s.claimStmt != nil {
+		s.claimStmt.Close()
 	}
 	var errs []error
 	for _, db := range []*sql.DB{s.inboxRDB, s.inboxDB, s.rdb} {

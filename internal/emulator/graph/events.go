@@ -483,6 +483,7 @@ func (e *Emulator) createEvent(w http.ResponseWriter, r *http.Request, rc *reqCt
 		// A retried create returns the event the first attempt made.
 		if key, ok := mb.txn[ev.transactionID]; ok {
 			if existing := mb.events[key]; existing != nil {
+				e.counters.transactionReplays.Add(1)
 				raw, err := encodeEvent(e.renderInstance(mb, singleOrMaster(existing), renderOpts{prefs: rc.prefs}), nil)
 				e.mu.Unlock()
 				if err != nil {

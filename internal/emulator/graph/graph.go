@@ -85,12 +85,14 @@ type counters struct {
 	notificationsSent, notificationsDropped, notificationRetries, notificationPosts atomic.Int64
 	notificationsDuplicated, lifecycleSent, validationsSent, validationsFailed      atomic.Int64
 	subscriptionsExpired, throttled, injectedErrors                                 atomic.Int64
+	lostResponses, transactionReplays                                               atomic.Int64
 }
 
 func (c *counters) reset() {
 	for _, a := range []*atomic.Int64{&c.notificationsSent, &c.notificationsDropped, &c.notificationRetries,
 		&c.notificationPosts, &c.notificationsDuplicated, &c.lifecycleSent, &c.validationsSent,
-		&c.validationsFailed, &c.subscriptionsExpired, &c.throttled, &c.injectedErrors} {
+		&c.validationsFailed, &c.subscriptionsExpired, &c.throttled, &c.injectedErrors,
+		&c.lostResponses, &c.transactionReplays} {
 		a.Store(0)
 	}
 }
@@ -245,6 +247,8 @@ func (e *Emulator) Stats() (map[string]int64, map[string]int64) {
 		"subscriptions_expired":        c.subscriptionsExpired.Load(),
 		"graph_throttled_requests":     c.throttled.Load(),
 		"graph_injected_errors":        c.injectedErrors.Load(),
+		"graph_lost_responses":         c.lostResponses.Load(),
+		"graph_transaction_replays":    c.transactionReplays.Load(),
 	}
 }
 
@@ -338,6 +342,8 @@ type handlerFunc func(w http.ResponseWriter, r *http.Request, rc *reqCtx) *apiEr
 const (
 	plain   = 0
 	outlook = 1 // resolves {uid} to a mailbox and applies Outlook's limits
+	// write marks the event writes the lost-response fault applies to.
+	write = 2
 )
 
 // handle registers an API route: stats, request ids, auth, faults,
@@ -347,10 +353,50 @@ func (e *Emulator) handle(mux *http.ServeMux, pattern string, kind int, h handle
 		route := tenant.RouteKey(r.Pattern, basePath)
 		e.routes.Add(route)
 		e.observeRequest(r.Method, r.URL.Path, route)
+		if kind&write != 0 && r.Context().Value(inBatchKey) == nil {
+			if f := e.currentFaults(); f.losesResponse(r.Method) && chance(f.LoseResponseRate) {
+				e.serveLosingResponse(w, r, kind, h, f.LoseResponseMode)
+				return
+			}
+		}
 		if aerr := e.serve(w, r, kind, h); aerr != nil {
 			e.writeError(w, aerr)
 		}
 	})
+}
+
+// serveLosingResponse serves a write whose response is to be lost: the
+// write runs to completion (into a recorder), and if it succeeded the
+// client gets a 504 or a reset instead of the answer, as when a gateway
+// gives up or the connection drops after Exchange committed. A write that
+// failed is answered as usual: nothing happened, nothing is lost.
+func (e *Emulator) serveLosingResponse(w http.ResponseWriter, r *http.Request, kind int, h handlerFunc, mode string) {
+	rec := newRecorder()
+	if aerr := e.serve(rec, r, kind, h); aerr != nil {
+		e.writeError(rec, aerr)
+	}
+	status := rec.status
+	if status == 0 {
+		status = http.StatusOK
+	}
+	if status < 200 || status > 299 {
+		for k, vs := range rec.header {
+			w.Header()[k] = vs
+		}
+		w.WriteHeader(status)
+		_, _ = w.Write(rec.buf.Bytes())
+		return
+	}
+	e.counters.lostResponses.Add(1)
+	if mode == LoseReset {
+		// The server closes the connection (HTTP/1.1) or resets the
+		// stream (HTTP/2) without writing a response.
+		panic(http.ErrAbortHandler)
+	}
+	for _, k := range []string{"request-id", "client-request-id"} {
+		w.Header().Set(k, rec.header.Get(k))
+	}
+	e.writeError(w, errorf(http.StatusGatewayTimeout, "UnknownError", "The operation has timed out."))
 }
 
 func (e *Emulator) serve(w http.ResponseWriter, r *http.Request, kind int, h handlerFunc) *apiError {
@@ -366,7 +412,7 @@ func (e *Emulator) serve(w http.ResponseWriter, r *http.Request, kind int, h han
 		return authError(r, err)
 	}
 	rc := &reqCtx{claims: claims, prefs: parsePrefer(r.Header)}
-	if kind == outlook {
+	if kind&outlook != 0 {
 		uid := r.PathValue("uid")
 		mb := e.lookupUser(uid)
 		if mb == nil {
@@ -448,10 +494,10 @@ func (e *Emulator) Mount(mux *http.ServeMux) {
 	e.handle(mux, "GET "+b+"/users", plain, e.listUsers)
 	e.handle(mux, "GET "+b+"/users/{uid}", plain, e.getUser)
 	for _, events := range []string{"/users/{uid}/events", "/users/{uid}/calendar/events"} {
-		e.handle(mux, "POST "+b+events, outlook, e.createEvent)
+		e.handle(mux, "POST "+b+events, outlook|write, e.createEvent)
 		e.handle(mux, "GET "+b+events, outlook, e.listEvents)
 		e.handle(mux, "GET "+b+events+"/{eid}", outlook, e.getEvent)
-		e.handle(mux, "PATCH "+b+events+"/{eid}", outlook, e.updateEvent)
+		e.handle(mux, "PATCH "+b+events+"/{eid}", outlook|write, e.updateEvent)
 		e.handle(mux, "DELETE "+b+events+"/{eid}", outlook, e.deleteEvent)
 		e.handle(mux, "GET "+b+events+"/{eid}/instances", outlook, e.listInstances)
 	}

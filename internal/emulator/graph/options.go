@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -259,6 +260,33 @@ type Faults struct {
 	DropNotificationsRate      float64 `json:"drop_notifications_rate"`
 	DuplicateNotificationsRate float64 `json:"duplicate_notifications_rate"`
 	ReorderNotifications       bool    `json:"reorder_notifications"`
+	// LoseResponseRate is the share of event writes (POST and PATCH on
+	// /users/{id}/events…, outside $batch) that are applied and then lose
+	// their response, as when a gateway times out or the connection drops
+	// between Exchange's commit and the client: the client cannot tell
+	// whether the write happened. LoseResponseMode chooses what the client
+	// gets: "timeout" (default: 504 GatewayTimeout) or "reset" (the
+	// connection or HTTP/2 stream is reset before any byte of a response).
+	// LoseResponseMethod limits the fault to POST (creates) or PATCH
+	// (updates); "" means both.
+	LoseResponseRate   float64 `json:"lose_response_rate"`
+	LoseResponseMode   string  `json:"lose_response_mode"`
+	LoseResponseMethod string  `json:"lose_response_method"`
+}
+
+// Lost-response modes (Faults.LoseResponseMode).
+const (
+	LoseTimeout = "timeout"
+	LoseReset   = "reset"
+)
+
+// losesResponse reports whether a write with this method is subject to
+// the lost-response fault (rate aside).
+func (f Faults) losesResponse(method string) bool {
+	if f.LoseResponseRate <= 0 || (method != http.MethodPost && method != http.MethodPatch) {
+		return false
+	}
+	return f.LoseResponseMethod == "" || f.LoseResponseMethod == method
 }
 
 type faultsJSON struct {
@@ -268,6 +296,9 @@ type faultsJSON struct {
 	DropNotificationsRate      *float64 `json:"drop_notifications_rate"`
 	DuplicateNotificationsRate *float64 `json:"duplicate_notifications_rate"`
 	ReorderNotifications       *bool    `json:"reorder_notifications"`
+	LoseResponseRate           *float64 `json:"lose_response_rate"`
+	LoseResponseMode           *string  `json:"lose_response_mode"`
+	LoseResponseMethod         *string  `json:"lose_response_method"`
 }
 
 // applyFaults merges raw onto f: omitted fields stay, {} clears everything.
@@ -307,6 +338,23 @@ func applyFaults(f Faults, raw json.RawMessage) (Faults, error) {
 	}
 	if in.ReorderNotifications != nil {
 		f.ReorderNotifications = *in.ReorderNotifications
+	}
+	rate("lose_response_rate", in.LoseResponseRate, &f.LoseResponseRate)
+	if in.LoseResponseMode != nil {
+		switch m := *in.LoseResponseMode; m {
+		case "", LoseTimeout, LoseReset:
+			f.LoseResponseMode = m
+		default:
+			errs = append(errs, fmt.Errorf("lose_response_mode must be %q or %q, got %q", LoseTimeout, LoseReset, m))
+		}
+	}
+	if in.LoseResponseMethod != nil {
+		switch m := strings.ToUpper(*in.LoseResponseMethod); m {
+		case "", http.MethodPost, http.MethodPatch:
+			f.LoseResponseMethod = m
+		default:
+			errs = append(errs, fmt.Errorf("lose_response_method must be POST, PATCH or \"\" (both), got %q", *in.LoseResponseMethod))
+		}
 	}
 	return f, errors.Join(errs...)
 }
