@@ -2,7 +2,6 @@ package chaos
 
 import (
 	"context"
-	"flag"
 	"io"
 	"log/slog"
 	"path/filepath"
@@ -15,20 +14,19 @@ import (
 	"github.com/bookingsync/bookingsync/internal/store"
 )
 
-var flagBugs = flag.Bool("chaos.bugs", false, "also run the reproductions of open bugs the chaos run found (they fail until fixed)")
-
-// TestRestartAfterKillDoesNotStallSync is the smallest reproduction of what
-// the chaos run found after a SIGKILL: the killed process's engine lease on
-// a booking (engine.leaseTTL, 2 minutes, owner random per process) outlives
-// it, and the restarted service's inbox processor waits for it while
+// TestRestartAfterKillDoesNotStallSync is the regression test of what the
+// chaos run found after a SIGKILL (fixed: SQLite releases leases at start,
+// leases are short and renewed, a waiter gives up and retries later): the
+// killed process's engine lease on a booking (then 2 minutes, owner random
+// per process) outlived it, and the restarted service's inbox processor waits for it while
 // evaluating that booking's notification — and with it every other
 // notification of the same batch — for up to two minutes. Here the lease
 // a process killed mid-evaluation would leave is written into the store of
 // a stopped service; then five bookings of one technician are rescheduled,
 // the leased one first. They should all reach Outlook within seconds.
 func TestRestartAfterKillDoesNotStallSync(t *testing.T) {
-	if testing.Short() || !*flagBugs {
-		t.Skip("reproduction of an open bug; run with -chaos.bugs")
+	if testing.Short() {
+		t.Skip("end-to-end")
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -116,12 +114,13 @@ func TestRestartAfterKillDoesNotStallSync(t *testing.T) {
 // booking is rescheduled in Dynamics 365. The evaluation the booking's
 // webhook triggers writes the booking's times over the event (rule B6,
 // "booking changed: event updated") without reading the event, so the
-// Outlook move is overwritten and no conflict is recorded. Both sides
+// Outlook move was overwritten and no conflict recorded (fixed: the engine
+// reads the event before such a write). Both sides
 // changed since the link: the conflict policy must decide, with an audit
 // entry (rule C…), whatever sync.conflict says.
 func TestBookingChangeDoesNotOverwriteUnseenOutlookMove(t *testing.T) {
-	if testing.Short() || !*flagBugs {
-		t.Skip("reproduction of an open bug; run with -chaos.bugs")
+	if testing.Short() {
+		t.Skip("end-to-end")
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
