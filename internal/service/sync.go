@@ -100,7 +100,15 @@ func (s *Service) syncChanges(ctx context.Context, ns []store.Notification) map[
 		case n.Source == store.SourceGraph:
 			k := eventKey{n.Mailbox, n.ItemID}
 			// A deleted notification wins over the others: the event is gone.
-			if old, ok := events[k]; !ok || n.ChangeType == "deleted" || old.ChangeType != "deleted" {
+			old, seen := events[k]
+			if !seen || n.ChangeType == "deleted" || old.ChangeType != "deleted" {
+				if seen && old.ETag != n.ETag {
+					// Several versions in one batch, in no reliable order:
+					// the etag of whichever is kept may be our echo while
+					// another was a real edit. Without an etag the engine
+					// reads the event and sees the newest state.
+					n.ETag = ""
+				}
 				events[k] = n
 			}
 			owner[n.ID] = "e:" + n.Mailbox + "/" + n.ItemID

@@ -37,6 +37,11 @@ type overviewData struct {
 	Resources     int
 	OptedIn       int
 	Links         string
+	// SyncLag is the age of the oldest notification not yet processed.
+	SyncLag string
+	// ErrorRate is the share of the last hour's sync actions that failed.
+	ErrorRate, ErrorDetail string
+	Warnings               []string
 }
 
 func (u *UI) overview(w http.ResponseWriter, r *http.Request) {
@@ -77,7 +82,54 @@ func (u *UI) overview(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	d.Links = count(countRows(ctx, st.ReadDB(), `SELECT COUNT(*) FROM links`))
+	d.SyncLag = "—"
+	if ns, err := st.ListUnprocessedNotifications(ctx, st.DB(), 1); err == nil {
+		d.SyncLag = "none waiting"
+		if len(ns) == 1 {
+			d.SyncLag = st.Now().Sub(ns[0].ReceivedAt).Round(time.Second).String()
+		}
+	}
+	d.ErrorRate, d.ErrorDetail = "—", ""
+	if ents, err := st.QueryAudit(ctx, st.DB(), store.AuditFilter{Since: st.Now().Add(-time.Hour), Limit: 10000}); err == nil {
+		failed := 0
+		for _, e := range ents {
+			if e.Outcome == "failed" {
+				failed++
+			}
+		}
+		d.ErrorRate = "0 %"
+		if len(ents) > 0 {
+			d.ErrorRate = fmt.Sprintf("%.1f %%", 100*float64(failed)/float64(len(ents)))
+		}
+		d.ErrorDetail = fmt.Sprintf("%d of %d actions in the last hour failed", failed, len(ents))
+	}
+	d.Warnings = overviewWarnings(d)
 	u.render(w, r, "overview", "Overview", d)
+}
+
+// overviewWarnings lists what needs a person now.
+func overviewWarnings(d overviewData) []string {
+	var out []string
+	if d.Dead != "0" && d.Dead != "—" {
+		out = append(out, d.Dead+" notification(s) ran out of attempts: bookingsync dead, then reprocess")
+	}
+	if d.Approvals != "0" && d.Approvals != "—" {
+		out = append(out, "the mass-delete guard holds "+d.Approvals+" pass(es): bookingsync approve")
+	}
+	if d.Conflicts != "0" && d.Conflicts != "—" {
+		out = append(out, d.Conflicts+" conflict(s) wait for a decision")
+	}
+	if d.NearestExpiry != nil && time.Until(*d.NearestExpiry) < time.Hour {
+		out = append(out, "a subscription expires within the hour (mailbox "+d.NearestWho+"): check renewal")
+	}
+	for _, c := range d.Checks {
+		if !c.OK {
+			out = append(out, c.Name+" is unavailable")
+		}
+	}
+	// Coexistence with Microsoft's built-in booking sync needs Dataverse
+	// reads; `bookingsync check` reports it.
+	return out
 }
 
 func count(n int64, err error) string {

@@ -329,3 +329,20 @@ func TestSecurityHeaders(t *testing.T) {
 		t.Errorf("GET /ui/demo without the demo option: HTTP %d, want 404", resp.StatusCode)
 	}
 }
+
+// The overview computes sync lag and error rate from the store instead of
+// leaving them blank.
+func TestOverviewFigures(t *testing.T) {
+	t.Parallel()
+	sb := startSandbox(t, false)
+	cookies := login(t, sb)
+	resp, body := do(t, sb, req{method: http.MethodGet, path: "/ui/", cookies: cookies})
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /ui/: HTTP %d", resp.StatusCode)
+	}
+	for _, want := range []string{`<b id="sync-lag">none waiting</b>`, `<b id="error-rate">0 %</b>`, "Warnings"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("overview lacks %q", want)
+		}
+	}
+}
