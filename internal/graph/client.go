@@ -220,7 +220,18 @@ func list[T any](ctx context.Context, c *Client, first call) ([]T, error) {
 
 // userPath returns /users/{id} with the id path-escaped.
 func userPath(userID string) string {
-	return "/users/" + url.PathEscape(userID)
+	return "/users/" + pathSegment(userID)
+}
+
+// pathSegment escapes an id as one path segment. url.PathEscape leaves "."
+// unescaped, so an id of "." or ".." would be a dot segment that a server
+// (or a proxy) resolves, and /users/x/events/.. would address /users/x:
+// those are escaped in full.
+func pathSegment(id string) string {
+	if id == "." || id == ".." {
+		return strings.Repeat("%2E", len(id))
+	}
+	return url.PathEscape(id)
 }
 
 // quote renders an OData string literal: single quotes are doubled.

@@ -11,7 +11,7 @@ import (
 )
 
 func eventPath(userID, eventID string) string {
-	return userPath(userID) + "/events/" + url.PathEscape(eventID)
+	return userPath(userID) + "/events/" + pathSegment(eventID)
 }
 
 // CreateEvent creates ev in the user's default calendar. transactionID

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
 	"time"
 )
 
@@ -28,7 +27,7 @@ func (c *Client) CreateSubscription(ctx context.Context, sub Subscription) (*Sub
 // GetSubscription reads one subscription (clientState is not returned).
 func (c *Client) GetSubscription(ctx context.Context, id string) (*Subscription, error) {
 	var out Subscription
-	if _, err := c.do(ctx, call{method: http.MethodGet, path: "/subscriptions/" + url.PathEscape(id), out: &out}); err != nil {
+	if _, err := c.do(ctx, call{method: http.MethodGet, path: "/subscriptions/" + pathSegment(id), out: &out}); err != nil {
 		return nil, fmt.Errorf("get subscription %s: %w", id, err)
 	}
 	return &out, nil
@@ -50,7 +49,7 @@ func (c *Client) RenewSubscription(ctx context.Context, id string, expiration ti
 		ExpirationDateTime time.Time `json:"expirationDateTime"`
 	}{expiration.UTC()}
 	var out Subscription
-	if _, err := c.do(ctx, call{method: http.MethodPatch, path: "/subscriptions/" + url.PathEscape(id), body: body, out: &out}); err != nil {
+	if _, err := c.do(ctx, call{method: http.MethodPatch, path: "/subscriptions/" + pathSegment(id), body: body, out: &out}); err != nil {
 		return nil, fmt.Errorf("renew subscription %s: %w", id, err)
 	}
 	return &out, nil
@@ -58,7 +57,7 @@ func (c *Client) RenewSubscription(ctx context.Context, id string, expiration ti
 
 // DeleteSubscription deletes a subscription (204).
 func (c *Client) DeleteSubscription(ctx context.Context, id string) error {
-	if _, err := c.do(ctx, call{method: http.MethodDelete, path: "/subscriptions/" + url.PathEscape(id)}); err != nil {
+	if _, err := c.do(ctx, call{method: http.MethodDelete, path: "/subscriptions/" + pathSegment(id)}); err != nil {
 		return fmt.Errorf("delete subscription %s: %w", id, err)
 	}
 	return nil
@@ -67,7 +66,7 @@ func (c *Client) DeleteSubscription(ctx context.Context, id string) error {
 // ReauthorizeSubscription answers a reauthorizationRequired lifecycle
 // notification without changing the expiration (POST …/reauthorize, 204).
 func (c *Client) ReauthorizeSubscription(ctx context.Context, id string) error {
-	if _, err := c.do(ctx, call{method: http.MethodPost, path: "/subscriptions/" + url.PathEscape(id) + "/reauthorize"}); err != nil {
+	if _, err := c.do(ctx, call{method: http.MethodPost, path: "/subscriptions/" + pathSegment(id) + "/reauthorize"}); err != nil {
 		return fmt.Errorf("reauthorize subscription %s: %w", id, err)
 	}
 	return nil
