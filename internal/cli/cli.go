@@ -38,6 +38,7 @@ func commands() map[string]command {
 		"log":           {"log [--resource R] [--booking B] [--since 2h|RFC3339] [--limit N]: the audit log (asks the running service)", runLog},
 		"reprocess":     {"reprocess ID [--job]: requeue a dead notification, or retry a discarded job (asks the running service)", runReprocess},
 		"dead":          {"dead: list dead notifications and discarded jobs with their last error (asks the running service)", runDead},
+		"migrate-store": {"migrate-store --from sqlite:PATH --to postgres://... [--dry-run]: copy the store into an empty PostgreSQL database (service stopped)", runMigrateStore},
 	}
 }
 
