@@ -30,22 +30,8 @@ func TestRestartAfterKillDoesNotStallSync(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	h := newHarness(t, ctx)
-	w := newWorld()
-	w.observe(h)
-	c := &chaos{h: h, w: w, techs: technicians(), now: h.emu.Tenant().Now}
-	if err := c.seedBookings(ctx); err != nil {
-		t.Fatal(err)
-	}
-	h.start(ctx)
-	tc := c.techs[0]
-	if rec := c.setOptIn(ctx, tc, true); rec.err != nil {
-		t.Fatal(rec.err)
-	}
-	c.waitSubscribed(t, ctx, c.techs[:1])
-	if err := c.waitQuiet(ctx, 2*time.Second, 60*time.Second); err != nil {
-		t.Fatal(err)
-	}
+	c, tc := oneSyncingTechnician(t, ctx)
+	h, w := c.h, c.w
 	var ids []string
 	w.mu.Lock()
 	for _, e := range w.events {
@@ -124,22 +110,8 @@ func TestBookingChangeDoesNotOverwriteUnseenOutlookMove(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	h := newHarness(t, ctx)
-	w := newWorld()
-	w.observe(h)
-	c := &chaos{h: h, w: w, techs: technicians(), now: h.emu.Tenant().Now}
-	if err := c.seedBookings(ctx); err != nil {
-		t.Fatal(err)
-	}
-	h.start(ctx)
-	tc := c.techs[0]
-	if rec := c.setOptIn(ctx, tc, true); rec.err != nil {
-		t.Fatal(rec.err)
-	}
-	c.waitSubscribed(t, ctx, c.techs[:1])
-	if err := c.waitQuiet(ctx, 2*time.Second, 60*time.Second); err != nil {
-		t.Fatal(err)
-	}
+	c, tc := oneSyncingTechnician(t, ctx)
+	h, w := c.h, c.w
 	var ev *liveEvent
 	w.mu.Lock()
 	for _, e := range w.events {
@@ -189,4 +161,27 @@ func TestBookingChangeDoesNotOverwriteUnseenOutlookMove(t *testing.T) {
 		}
 	}
 	t.Errorf("booking %s and its event %s both changed; no conflict was recorded. audit:\n%s", ev.booking, short(ev.id), auditOf(ents, ev.booking))
+}
+
+// oneSyncingTechnician starts the emulator and the service with the demo
+// bookings, opts the first technician in and waits until all is quiet.
+func oneSyncingTechnician(t *testing.T, ctx context.Context) (*chaos, tech) {
+	t.Helper()
+	h := newHarness(t, ctx)
+	w := newWorld()
+	w.observe(h)
+	c := &chaos{h: h, w: w, techs: technicians(), now: h.emu.Tenant().Now}
+	if err := c.seedBookings(ctx); err != nil {
+		t.Fatal(err)
+	}
+	h.start(ctx)
+	tc := c.techs[0]
+	if rec := c.setOptIn(ctx, tc, true); rec.err != nil {
+		t.Fatal(rec.err)
+	}
+	c.waitSubscribed(t, ctx, c.techs[:1])
+	if err := c.waitQuiet(ctx, 2*time.Second, 60*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	return c, tc
 }

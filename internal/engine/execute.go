@@ -23,6 +23,9 @@ type execution struct {
 	event     *bsync.Event   // current event (after our writes); nil: none/unknown
 	origin    string         // link origin for a new link (bsync.OriginOutlook after CreateBooking)
 	writes    int
+	// linkCurrent: the link row already records the state after the last
+	// action (a create saves it at once), so LinkSave has nothing to add.
+	linkCurrent bool
 	// suppressed: sync.mass_delete.disable_deletes kept a delete or cancel
 	// of this plan from happening, so its link is kept, not deleted.
 	suppressed bool
@@ -42,6 +45,9 @@ func (x *execution) run(ctx context.Context, plan bsync.Plan) error {
 	}
 	switch plan.Link {
 	case bsync.LinkSave:
+		if x.linkCurrent {
+			return nil
+		}
 		return x.saveLink(ctx)
 	case bsync.LinkDetach:
 		if x.link == nil {
@@ -68,6 +74,7 @@ func (x *execution) run(ctx context.Context, plan bsync.Plan) error {
 }
 
 func (x *execution) apply(ctx context.Context, plan bsync.Plan, a bsync.Action) error {
+	x.linkCurrent = false
 	reason := plan.Rule + ": " + a.Reason
 	if a.Reason == "" {
 		reason = plan.Rule + ": " + plan.Reason
@@ -92,7 +99,11 @@ func (x *execution) apply(ctx context.Context, plan bsync.Plan, a bsync.Action) 
 		x.event = ev
 		// Record the outcome at once: a crash after this point must not
 		// leave the link pending (which would cost a lookup, not a duplicate).
-		return x.saveLink(ctx)
+		if err := x.saveLink(ctx); err != nil {
+			return err
+		}
+		x.linkCurrent = true
+		return nil
 	case bsync.UpdateEvent:
 		before := x.eventBefore(a.EventID, a.Fields)
 		ev, err := cal.Update(ctx, a.Mailbox, a.EventID, a.Content, a.Fields)

@@ -152,7 +152,3 @@ func (x *subscriptionIndex) LookupSubscription(ctx context.Context, id string) (
 	x.mu.Unlock()
 	return sub, true, nil
 }
-
-func subscriptionsAdapter(st *store.Store) subscriptions.StoreAdapter {
-	return subscriptions.StoreAdapter{S: st}
-}
