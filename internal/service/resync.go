@@ -15,6 +15,13 @@ import (
 func (a *adminBackend) Resync(ctx context.Context, req httpapi.ResyncRequest) (httpapi.ResyncReport, error) {
 	var rs []store.Resource
 	if req.All {
+		if !req.DryRun {
+			// Enrolment first: a resource opted in whose webhook was lost
+			// is resynced now, not after the next opt-in poll.
+			if err := a.s.PollResources(ctx); err != nil {
+				a.s.log.Warn("resync: reconcile opted-in resources", "err", err)
+			}
+		}
 		var err error
 		rs, err = a.s.Store.ListResources(ctx, a.s.Store.DB(), store.ResourceFilter{OptIn: store.OptInAllowed, ActiveOnly: true})
 		if err != nil {

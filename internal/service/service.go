@@ -130,7 +130,7 @@ func New(ctx context.Context, opts Options) (*Service, error) {
 		Handlers: jobs.Handlers{
 			RenewSubscriptions: s.renewSubscriptions,
 			CatchupMailbox:     s.catchupMailbox,
-			PollDataverse:      s.Enroller.ReconcileAll,
+			PollDataverse:      s.PollResources,
 		},
 		RenewInterval:         renewEvery,
 		PollDataverseInterval: cfg.Dataverse.OptInPollInterval,

@@ -399,6 +399,46 @@ func (s *Service) syncPeriodicJobs() []*river.PeriodicJob {
 	}
 }
 
+// PollResources is the opt-in poll (the fallback for a lost resource
+// webhook): every resource that started syncing, or syncs to another
+// mailbox now, gets its window pass at once, as after the webhook's
+// reconcile — not at the next hourly pass.
+func (s *Service) PollResources(ctx context.Context) error {
+	before, err := s.syncingResources(ctx)
+	if err != nil {
+		return err
+	}
+	pollErr := s.Enroller.ReconcileAll(ctx)
+	after, err := s.syncingResources(ctx)
+	if err != nil {
+		return errors.Join(pollErr, err)
+	}
+	for id, mailbox := range after {
+		if before[id] == mailbox {
+			continue
+		}
+		if err := s.afterReconcile(ctx, id); err != nil {
+			pollErr = errors.Join(pollErr, fmt.Errorf("window pass for resource %s: %w", id, err))
+		}
+	}
+	return pollErr
+}
+
+// syncingResources maps each resource that syncs to its mailbox.
+func (s *Service) syncingResources(ctx context.Context) (map[string]string, error) {
+	rs, err := s.Store.ListResources(ctx, s.Store.DB(), store.ResourceFilter{OptIn: store.OptInAllowed, ActiveOnly: true})
+	if err != nil {
+		return nil, fmt.Errorf("list syncing resources: %w", err)
+	}
+	out := make(map[string]string, len(rs))
+	for _, r := range rs {
+		if r.Mailbox != "" {
+			out[r.ID] = r.Mailbox
+		}
+	}
+	return out, nil
+}
+
 // afterReconcile brings a resource that syncs (again) up to date at once
 // rather than at the next hourly window pass.
 func (s *Service) afterReconcile(ctx context.Context, resourceID string) error {
