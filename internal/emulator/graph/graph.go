@@ -40,6 +40,8 @@ type Emulator struct {
 
 	routes   tenant.Counter
 	counters counters
+	// limits are the subscription service and Outlook volume limits.
+	limits   limiter
 	observer atomic.Pointer[Observer] // see Observe
 
 	// mu guards everything below. One lock keeps the model simple; the
@@ -86,13 +88,18 @@ type counters struct {
 	notificationsDuplicated, lifecycleSent, validationsSent, validationsFailed      atomic.Int64
 	subscriptionsExpired, throttled, injectedErrors                                 atomic.Int64
 	lostResponses, transactionReplays                                               atomic.Int64
+	// subscriptionThrottled and mailboxVolumeThrottled break down throttled
+	// (which counts every 429); subscriptionWrites are the writes the
+	// subscription limits let through.
+	subscriptionThrottled, mailboxVolumeThrottled, subscriptionWrites atomic.Int64
 }
 
 func (c *counters) reset() {
 	for _, a := range []*atomic.Int64{&c.notificationsSent, &c.notificationsDropped, &c.notificationRetries,
 		&c.notificationPosts, &c.notificationsDuplicated, &c.lifecycleSent, &c.validationsSent,
 		&c.validationsFailed, &c.subscriptionsExpired, &c.throttled, &c.injectedErrors,
-		&c.lostResponses, &c.transactionReplays} {
+		&c.lostResponses, &c.transactionReplays, &c.subscriptionThrottled, &c.mailboxVolumeThrottled,
+		&c.subscriptionWrites} {
 		a.Store(0)
 	}
 }
@@ -113,6 +120,7 @@ func New(t *tenant.Tenant, opts Options, logger *slog.Logger) *Emulator {
 		stop:     make(chan struct{}),
 	}
 	e.resetLocked()
+	e.limits.reset()
 	e.delivery = newDeliverer(e, opts.HTTPClient)
 	e.wg.Add(1)
 	go e.sweep()
@@ -152,6 +160,7 @@ func (e *Emulator) Reset(seed string) error {
 	e.delivery.clear()
 	e.routes.Reset()
 	e.counters.reset()
+	e.limits.reset()
 	return nil
 }
 
@@ -249,6 +258,11 @@ func (e *Emulator) Stats() (map[string]int64, map[string]int64) {
 		"graph_injected_errors":        c.injectedErrors.Load(),
 		"graph_lost_responses":         c.lostResponses.Load(),
 		"graph_transaction_replays":    c.transactionReplays.Load(),
+
+		// The request-volume limits; graph_throttled_requests also counts their 429s.
+		"graph_subscription_throttled":   c.subscriptionThrottled.Load(),
+		"graph_mailbox_volume_throttled": c.mailboxVolumeThrottled.Load(),
+		"graph_subscription_writes":      c.subscriptionWrites.Load(),
 	}
 }
 
@@ -344,10 +358,14 @@ const (
 	outlook = 1 // resolves {uid} to a mailbox and applies Outlook's limits
 	// write marks the event writes the lost-response fault applies to.
 	write = 2
+	// subscriptionAPI marks /subscriptions routes, subject to Graph's
+	// subscription service limits.
+	subscriptionAPI = 4
 )
 
 // handle registers an API route: stats, request ids, auth, faults,
-// mailbox resolution and the per-mailbox concurrency limit.
+// mailbox resolution, the per-mailbox volume and concurrency limits and
+// the subscription service limits.
 func (e *Emulator) handle(mux *http.ServeMux, pattern string, kind int, h handlerFunc) {
 	mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 		route := tenant.RouteKey(r.Pattern, basePath)
@@ -420,12 +438,32 @@ func (e *Emulator) serve(w http.ResponseWriter, r *http.Request, kind int, h han
 		}
 		rc.mb = mb
 		opts := e.options()
+		// The volume limit is checked first: a request it refuses never
+		// reaches the mailbox, so it takes no concurrency slot.
+		if aerr := e.limits.admitMailbox(claims.AppID, mb.id, e.t.Now(), opts); aerr != nil {
+			e.counters.throttled.Add(1)
+			e.counters.mailboxVolumeThrottled.Add(1)
+			return aerr
+		}
 		if n := mb.inflight.Add(1); int(n) > opts.MailboxConcurrency {
 			mb.inflight.Add(-1)
 			e.counters.throttled.Add(1)
 			return &apiError{status: 429, code: codeThrottled, message: "Application is over its MailboxConcurrency limit.", retryAfter: opts.RetryAfter}
 		}
 		defer mb.inflight.Add(-1)
+	}
+	if kind&subscriptionAPI != 0 {
+		// Checked before the handler runs, so a refused request creates
+		// nothing and sends no validation handshake.
+		isWrite := isSubscriptionWrite(r.Method)
+		if aerr := e.limits.admitSubscription(claims, isWrite, e.t.Now(), e.options()); aerr != nil {
+			e.counters.throttled.Add(1)
+			e.counters.subscriptionThrottled.Add(1)
+			return aerr
+		}
+		if isWrite {
+			e.counters.subscriptionWrites.Add(1)
+		}
 	}
 	if aerr := e.injectFaults(r.Context()); aerr != nil {
 		return aerr
@@ -505,12 +543,12 @@ func (e *Emulator) Mount(mux *http.ServeMux) {
 		e.handle(mux, "GET "+b+cv, outlook, e.calendarView)
 		e.handle(mux, "GET "+b+cv+"/delta", outlook, e.delta)
 	}
-	e.handle(mux, "POST "+b+"/subscriptions", plain, e.createSubscription)
-	e.handle(mux, "GET "+b+"/subscriptions", plain, e.listSubscriptions)
-	e.handle(mux, "GET "+b+"/subscriptions/{sid}", plain, e.getSubscription)
-	e.handle(mux, "PATCH "+b+"/subscriptions/{sid}", plain, e.updateSubscription)
-	e.handle(mux, "DELETE "+b+"/subscriptions/{sid}", plain, e.deleteSubscription)
-	e.handle(mux, "POST "+b+"/subscriptions/{sid}/reauthorize", plain, e.reauthorizeSubscription)
+	e.handle(mux, "POST "+b+"/subscriptions", subscriptionAPI, e.createSubscription)
+	e.handle(mux, "GET "+b+"/subscriptions", subscriptionAPI, e.listSubscriptions)
+	e.handle(mux, "GET "+b+"/subscriptions/{sid}", subscriptionAPI, e.getSubscription)
+	e.handle(mux, "PATCH "+b+"/subscriptions/{sid}", subscriptionAPI, e.updateSubscription)
+	e.handle(mux, "DELETE "+b+"/subscriptions/{sid}", subscriptionAPI, e.deleteSubscription)
+	e.handle(mux, "POST "+b+"/subscriptions/{sid}/reauthorize", subscriptionAPI, e.reauthorizeSubscription)
 	e.handle(mux, "POST "+b+"/$batch", plain, e.batch)
 	e.handle(mux, b+"/", plain, e.unknownSegment)
 

@@ -63,6 +63,30 @@ type Options struct {
 
 	// MailboxConcurrency is Outlook's concurrent-request limit per mailbox (default 4).
 	MailboxConcurrency int
+	// MailboxRequestsPerWindow is Outlook's request volume limit per app and
+	// mailbox: at most this many requests to a mailbox's Outlook routes
+	// (events, calendarView, delta; $batch steps count one by one) in
+	// MailboxRequestWindow, then 429 until the window ends (defaults
+	// 10,000 and 10m, Outlook's numbers). Negative means unlimited, for
+	// tests that hammer one mailbox.
+	MailboxRequestsPerWindow int
+	MailboxRequestWindow     time.Duration
+
+	// Graph's subscription service limits on requests to /subscriptions
+	// (create, renew, delete, get, list, reauthorize) in each
+	// SubscriptionLimitWindow (default 20s): per app (the token's appid),
+	// SubscriptionWritesPerWindow POST/PUT/PATCH/DELETE requests (default
+	// 1,000) and SubscriptionRequestsPerWindow requests of any kind
+	// (default 5,000); per tenant, TenantSubscriptionWritesPerWindow (default
+	// 2,000) and TenantSubscriptionRequestsPerWindow (default 10,000). Over
+	// any of them → 429 with Retry-After. Negative means unlimited, for tests
+	// that enrol thousands of mailboxes quickly.
+	SubscriptionWritesPerWindow         int
+	SubscriptionRequestsPerWindow       int
+	TenantSubscriptionWritesPerWindow   int
+	TenantSubscriptionRequestsPerWindow int
+	SubscriptionLimitWindow             time.Duration
+
 	// RetryAfter is the Retry-After sent with 429 responses (default 1s).
 	RetryAfter time.Duration
 	// PageSize is the default page size of event lists, calendarView and
@@ -77,6 +101,10 @@ type Options struct {
 	// client with the system roots that does not follow redirects.
 	HTTPClient *http.Client
 }
+
+// Unlimited switches off a request-volume limit (MailboxRequestsPerWindow
+// and the subscription limits); any negative value does.
+const Unlimited = -1
 
 func (o Options) withDefaults() Options {
 	setInt := func(p *int, v int) {
@@ -104,6 +132,22 @@ func (o Options) withDefaults() Options {
 	setDur(&o.ReauthorizationLead, time.Hour)
 	setDur(&o.ReauthorizationInterval, 15*time.Minute)
 	setInt(&o.MailboxConcurrency, 4)
+	// Limits: zero means Graph's number, negative means unlimited (-1).
+	setLimit := func(p *int, v int) {
+		switch {
+		case *p == 0:
+			*p = v
+		case *p < 0:
+			*p = Unlimited
+		}
+	}
+	setLimit(&o.MailboxRequestsPerWindow, 10000)
+	setDur(&o.MailboxRequestWindow, 10*time.Minute)
+	setLimit(&o.SubscriptionWritesPerWindow, 1000)
+	setLimit(&o.SubscriptionRequestsPerWindow, 5000)
+	setLimit(&o.TenantSubscriptionWritesPerWindow, 2000)
+	setLimit(&o.TenantSubscriptionRequestsPerWindow, 10000)
+	setDur(&o.SubscriptionLimitWindow, 20*time.Second)
 	setDur(&o.RetryAfter, time.Second)
 	setInt(&o.PageSize, 10)
 	setDur(&o.DeltaTokenLifetime, 7*24*time.Hour)
@@ -138,6 +182,13 @@ func (o *Options) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&o.ReauthorizationLead, "graph-reauthorization-lead", d.ReauthorizationLead, "how long before expiry reauthorizationRequired is sent")
 	fs.DurationVar(&o.ReauthorizationInterval, "graph-reauthorization-interval", d.ReauthorizationInterval, "how often reauthorizationRequired repeats")
 	fs.IntVar(&o.MailboxConcurrency, "graph-mailbox-concurrency", d.MailboxConcurrency, "concurrent requests per mailbox before 429")
+	fs.IntVar(&o.MailboxRequestsPerWindow, "graph-mailbox-requests-per-window", d.MailboxRequestsPerWindow, "requests per app and mailbox in -graph-mailbox-request-window before 429 (negative: unlimited)")
+	fs.DurationVar(&o.MailboxRequestWindow, "graph-mailbox-request-window", d.MailboxRequestWindow, "window of the per-mailbox request volume limit")
+	fs.IntVar(&o.SubscriptionWritesPerWindow, "graph-subscription-writes-per-window", d.SubscriptionWritesPerWindow, "POST/PUT/PATCH/DELETE requests on /subscriptions per app in -graph-subscription-limit-window before 429 (negative: unlimited)")
+	fs.IntVar(&o.SubscriptionRequestsPerWindow, "graph-subscription-requests-per-window", d.SubscriptionRequestsPerWindow, "requests of any kind on /subscriptions per app in -graph-subscription-limit-window before 429 (negative: unlimited)")
+	fs.IntVar(&o.TenantSubscriptionWritesPerWindow, "graph-tenant-subscription-writes-per-window", d.TenantSubscriptionWritesPerWindow, "POST/PUT/PATCH/DELETE requests on /subscriptions per tenant in -graph-subscription-limit-window before 429 (negative: unlimited)")
+	fs.IntVar(&o.TenantSubscriptionRequestsPerWindow, "graph-tenant-subscription-requests-per-window", d.TenantSubscriptionRequestsPerWindow, "requests of any kind on /subscriptions per tenant in -graph-subscription-limit-window before 429 (negative: unlimited)")
+	fs.DurationVar(&o.SubscriptionLimitWindow, "graph-subscription-limit-window", d.SubscriptionLimitWindow, "window of the subscription service limits")
 	fs.DurationVar(&o.DeltaTokenLifetime, "graph-delta-token-lifetime", d.DeltaTokenLifetime, "how long delta tokens stay valid")
 }
 
@@ -160,10 +211,19 @@ type settingsJSON struct {
 	ReauthorizationLeadS     *int  `json:"reauthorization_lead_s"`
 	ReauthorizationIntervalS *int  `json:"reauthorization_interval_s"`
 	MailboxConcurrency       *int  `json:"mailbox_concurrency"`
+	MailboxRequestsPerWindow *int  `json:"mailbox_requests_per_window"`
+	MailboxRequestWindowMS   *int  `json:"mailbox_request_window_ms"`
 	RetryAfterS              *int  `json:"retry_after_s"`
 	PageSize                 *int  `json:"page_size"`
 	DeltaTokenLifetimeS      *int  `json:"delta_token_lifetime_s"`
 	SweepIntervalMS          *int  `json:"sweep_interval_ms"`
+
+	// Subscription service limits; negative means unlimited.
+	SubscriptionWritesPerWindow         *int `json:"subscription_writes_per_window"`
+	SubscriptionRequestsPerWindow       *int `json:"subscription_requests_per_window"`
+	TenantSubscriptionWritesPerWindow   *int `json:"tenant_subscription_writes_per_window"`
+	TenantSubscriptionRequestsPerWindow *int `json:"tenant_subscription_requests_per_window"`
+	SubscriptionLimitWindowMS           *int `json:"subscription_limit_window_ms"`
 }
 
 func ptr[T any](v T) *T { return &v }
@@ -189,10 +249,18 @@ func settingsOf(o Options) settingsJSON {
 		ReauthorizationLeadS:     s(o.ReauthorizationLead),
 		ReauthorizationIntervalS: s(o.ReauthorizationInterval),
 		MailboxConcurrency:       ptr(o.MailboxConcurrency),
+		MailboxRequestsPerWindow: ptr(o.MailboxRequestsPerWindow),
+		MailboxRequestWindowMS:   ms(o.MailboxRequestWindow),
 		RetryAfterS:              s(o.RetryAfter),
 		PageSize:                 ptr(o.PageSize),
 		DeltaTokenLifetimeS:      s(o.DeltaTokenLifetime),
 		SweepIntervalMS:          ms(o.SweepInterval),
+
+		SubscriptionWritesPerWindow:         ptr(o.SubscriptionWritesPerWindow),
+		SubscriptionRequestsPerWindow:       ptr(o.SubscriptionRequestsPerWindow),
+		TenantSubscriptionWritesPerWindow:   ptr(o.TenantSubscriptionWritesPerWindow),
+		TenantSubscriptionRequestsPerWindow: ptr(o.TenantSubscriptionRequestsPerWindow),
+		SubscriptionLimitWindowMS:           ms(o.SubscriptionLimitWindow),
 	}
 }
 
@@ -238,6 +306,26 @@ func (s settingsJSON) apply(o Options) (Options, error) {
 	dur("reauthorization_lead_s", s.ReauthorizationLeadS, time.Second, 1, &o.ReauthorizationLead)
 	dur("reauthorization_interval_s", s.ReauthorizationIntervalS, time.Second, 1, &o.ReauthorizationInterval)
 	posInt("mailbox_concurrency", s.MailboxConcurrency, &o.MailboxConcurrency)
+	// A limit is at least 1, or negative for unlimited; 0 is refused as
+	// ambiguous (Go's zero value means Graph's number, JSON's need not).
+	limit := func(name string, src *int, dst *int) {
+		switch {
+		case src == nil:
+		case *src == 0:
+			errs = append(errs, fmt.Errorf("%s must be at least 1, or negative for unlimited, got 0", name))
+		case *src < 0:
+			*dst = Unlimited
+		default:
+			*dst = *src
+		}
+	}
+	limit("mailbox_requests_per_window", s.MailboxRequestsPerWindow, &o.MailboxRequestsPerWindow)
+	dur("mailbox_request_window_ms", s.MailboxRequestWindowMS, time.Millisecond, 1, &o.MailboxRequestWindow)
+	limit("subscription_writes_per_window", s.SubscriptionWritesPerWindow, &o.SubscriptionWritesPerWindow)
+	limit("subscription_requests_per_window", s.SubscriptionRequestsPerWindow, &o.SubscriptionRequestsPerWindow)
+	limit("tenant_subscription_writes_per_window", s.TenantSubscriptionWritesPerWindow, &o.TenantSubscriptionWritesPerWindow)
+	limit("tenant_subscription_requests_per_window", s.TenantSubscriptionRequestsPerWindow, &o.TenantSubscriptionRequestsPerWindow)
+	dur("subscription_limit_window_ms", s.SubscriptionLimitWindowMS, time.Millisecond, 1, &o.SubscriptionLimitWindow)
 	dur("retry_after_s", s.RetryAfterS, time.Second, 1, &o.RetryAfter)
 	posInt("page_size", s.PageSize, &o.PageSize)
 	dur("delta_token_lifetime_s", s.DeltaTokenLifetimeS, time.Second, 1, &o.DeltaTokenLifetime)
