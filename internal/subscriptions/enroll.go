@@ -35,7 +35,17 @@ type EnrollConfig struct {
 	Allowed      int    // default 100000000
 	NotAllowed   int    // default 100000001
 	StatusColumn string // text column, default bsync_outlooksyncstatus; "" disables write-back
+	// Workers is how many resources ReconcileAll reconciles at once
+	// (default DefaultEnrollWorkers when <= 0; 1 is sequential).
+	Workers int
 }
+
+// DefaultEnrollWorkers is EnrollConfig.Workers' default. Each reconciliation
+// mostly waits (a Dataverse read, then Graph's create, which includes Graph's
+// validation request to our endpoint), so a few in parallel make a mass
+// enrollment as fast as the Manager's subscription budget allows; more would
+// only queue in that budget and in Dataverse's service protection limits.
+const DefaultEnrollWorkers = 8
 
 // Enroller decides from Dataverse which mailboxes are watched and tells the
 // person who flipped the column what happened, in the status column.
@@ -142,45 +152,59 @@ func (e *Enroller) reconcile(ctx context.Context, resourceID string) error {
 }
 
 // ReconcileAll is the poll fallback: every resource that is opted in, or
-// that we watch, is reconciled.
+// that we watch, is reconciled, by a pool of EnrollConfig.Workers. It
+// returns the first error after trying all, or ctx's error once ctx ends
+// (then it stops handing out work and returns when the running
+// reconciliations have returned).
 func (e *Enroller) ReconcileAll(ctx context.Context) error {
+	pool := newPool(ctx, e.workers())
+	defer pool.close() // on every return: no worker outlives the call
 	seen := map[string]bool{}
-	var firstErr error
 	q := dataverse.Query{
 		Select: e.resourceSelect(),
 		Filter: dataverse.Eq(e.cfg.OptInColumn, dataverse.Int(int64(e.cfg.Allowed))),
 	}
+	// The pool's queue is unbuffered, so the page callback blocks until a
+	// worker is free: Dataverse's pages are consumed as fast as resources are
+	// reconciled, and at most Workers decoded rows are held at a time.
 	err := e.dv.List(ctx, dataverse.SetResources, q, func(raw json.RawMessage) error {
 		var r dataverse.BookableResource
 		if err := r.UnmarshalJSON(raw); err != nil {
 			return fmt.Errorf("decode bookableresource: %w", err)
 		}
 		seen[r.ID] = true
-		unlock := e.locks.Lock(r.ID)
-		err := e.apply(ctx, r)
-		unlock()
-		if err != nil && firstErr == nil {
-			firstErr = err
-		}
-		return ctx.Err()
+		return pool.submit(func(ctx context.Context) error {
+			defer e.locks.Lock(r.ID)()
+			return e.apply(ctx, r)
+		})
 	})
 	if err != nil {
-		return fmt.Errorf("poll opted-in resources: %w", err)
+		return errors.Join(fmt.Errorf("poll opted-in resources: %w", err), pool.close())
 	}
 	known, err := e.store.ListResources(ctx)
 	if err != nil {
-		return fmt.Errorf("poll: list known resources: %w", err)
+		return errors.Join(fmt.Errorf("poll: list known resources: %w", err), pool.close())
 	}
 	for _, k := range known {
 		if seen[k.ID] || k.OptIn != store.OptInAllowed {
 			continue
 		}
 		// Opted in when we last looked, not any more (or deleted).
-		if err := e.Reconcile(ctx, k.ID); err != nil && firstErr == nil {
-			firstErr = err
+		if err := pool.submit(func(ctx context.Context) error { return e.Reconcile(ctx, k.ID) }); err != nil {
+			break // ctx ended; close reports it
 		}
 	}
-	return firstErr
+	if err := pool.close(); err != nil {
+		return err
+	}
+	return ctx.Err()
+}
+
+func (e *Enroller) workers() int {
+	if e.cfg.Workers <= 0 {
+		return DefaultEnrollWorkers
+	}
+	return e.cfg.Workers
 }
 
 func (e *Enroller) resourceSelect() []string {
@@ -312,6 +336,8 @@ func describe(err error) string {
 			return "Graph denied access to this mailbox (check Calendars.ReadWrite consent and any application access policy)"
 		case ge.StatusCode == 404 || ge.Code == "MailboxNotEnabledForRESTAPI" || ge.Code == "ResourceNotFound":
 			return "Graph cannot serve this mailbox (no Exchange Online mailbox?)"
+		case ge.StatusCode == 429:
+			return "Graph is throttling subscription requests; the next poll retries"
 		case ge.StatusCode == 400 && ge.Code == "ValidationError":
 			return "Graph could not validate our notification URL (is public_url reachable from the internet?)"
 		}

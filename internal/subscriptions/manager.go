@@ -75,6 +75,19 @@ type Config struct {
 	// reports. Only end-to-end tests against an emulator with a lowered
 	// floor (min_subscription_seconds) set it lower; it is no configuration key.
 	MinLifetime time.Duration
+
+	// WritesPerWindow and RequestsPerWindow pace the manager's own requests
+	// to Graph's /subscriptions (create, renew, delete count as writes;
+	// every request, list included, counts against RequestsPerWindow) to at
+	// most that many per LimitWindow, below Graph's subscription service
+	// limits, so that a mass enrollment or a renewal wave waits its turn
+	// here instead of collecting 429s. Zero means the default
+	// (DefaultWritesPerWindow, DefaultRequestsPerWindow, DefaultLimitWindow),
+	// negative means unlimited. The pacing reads the manager's clock, so a
+	// test clock that does not advance while sleeping needs -1 here.
+	WritesPerWindow   int
+	RequestsPerWindow int
+	LimitWindow       time.Duration
 }
 
 // Manager owns the Graph subscriptions.
@@ -99,6 +112,9 @@ type Manager struct {
 	// lifetimeMu guards cfg.Lifetime, which shrinks when Graph tells us the
 	// tenant's maximum, while other mailboxes are being worked on.
 	lifetimeMu sync.Mutex
+
+	pace  *pacer     // nil: unlimited
+	index graphIndex // our subscriptions as Graph last listed them, for orphan checks
 }
 
 // New returns a Manager. now may be nil (time.Now).
@@ -118,7 +134,12 @@ func New(cfg Config, g GraphAPI, s Store, log *slog.Logger, m *metrics.Metrics, 
 	if m == nil {
 		m = metrics.New()
 	}
-	return &Manager{cfg: cfg, graph: g, store: s, log: log, now: now, metrics: m}
+	if cfg.LimitWindow <= 0 {
+		cfg.LimitWindow = DefaultLimitWindow
+	}
+	p := newPacer(budget(cfg.WritesPerWindow, DefaultWritesPerWindow),
+		budget(cfg.RequestsPerWindow, DefaultRequestsPerWindow), cfg.LimitWindow, now)
+	return &Manager{cfg: cfg, graph: g, store: s, log: log, now: now, metrics: m, pace: p}
 }
 
 func (m *Manager) lock(mailbox string) func() { return m.locks.Lock(mailbox) }
@@ -165,8 +186,9 @@ func (m *Manager) Ensure(ctx context.Context, resourceID, mailbox string) (store
 		if err := m.store.DeleteSubscription(ctx, s.ID); err != nil {
 			return store.Subscription{}, fmt.Errorf("forget lapsed subscription %s: %w", s.ID, err)
 		}
+		m.index.forget(mailbox, s.ID)
 	}
-	if err := m.deleteOrphans(ctx, mailbox, nil); err != nil {
+	if err := m.deleteOrphans(ctx, mailbox, nil, false); err != nil {
 		return store.Subscription{}, err
 	}
 	return m.create(ctx, resourceID, mailbox, true)
@@ -174,22 +196,33 @@ func (m *Manager) Ensure(ctx context.Context, resourceID, mailbox string) (store
 
 // deleteOrphans removes Graph subscriptions on the mailbox's events that point
 // at our notification URL but are not in our store (keep lists those that are).
-func (m *Manager) deleteOrphans(ctx context.Context, mailbox string, keep map[string]bool) error {
-	list, err := m.graph.ListSubscriptions(ctx)
+// It uses the manager's index of Graph's list unless fresh is set or the
+// index is older than orphanListTTL (see graphIndex).
+func (m *Manager) deleteOrphans(ctx context.Context, mailbox string, keep map[string]bool, fresh bool) error {
+	ids, err := m.index.ids(ctx, m, mailbox, fresh)
 	if err != nil {
-		return fmt.Errorf("list subscriptions: %w", err)
+		return err
 	}
-	for _, gs := range list {
-		if !sameResource(gs.Resource, ResourcePath(mailbox)) || gs.NotificationURL != m.cfg.NotificationURL || keep[gs.ID] {
+	for _, id := range ids {
+		if keep[id] {
 			continue
 		}
-		m.log.Warn("deleting subscription we have no record of", "subscription", gs.ID, "mailbox", mailbox)
-		if err := m.graph.DeleteSubscription(ctx, gs.ID); err != nil && !errors.Is(err, graph.ErrNotFound) {
-			return fmt.Errorf("delete orphaned subscription %s: %w", gs.ID, err)
+		m.log.Warn("deleting subscription we have no record of", "subscription", id, "mailbox", mailbox)
+		if err := m.paced(ctx, "delete orphaned subscription "+id, true); err != nil {
+			return err
 		}
+		if err := m.graph.DeleteSubscription(ctx, id); err != nil && !errors.Is(err, graph.ErrNotFound) {
+			return fmt.Errorf("delete orphaned subscription %s: %w", id, err)
+		}
+		m.index.forget(mailbox, id)
 		m.metrics.SubscriptionOps.WithLabelValues("delete_orphan", "ok").Inc()
 	}
 	return nil
+}
+
+// paced waits for the request budget (see Config.WritesPerWindow).
+func (m *Manager) paced(ctx context.Context, op string, write bool) error {
+	return m.pace.wait(ctx, op, write)
 }
 
 // clampLifetime is the lifetime to use when Graph says the maximum is max
@@ -198,10 +231,9 @@ func clampLifetime(maxMinutes int, floor time.Duration) time.Duration {
 	return max(time.Duration(maxMinutes)*time.Minute-clampMargin, floor)
 }
 
-func sameResource(a, b string) bool {
-	norm := func(s string) string { return strings.ToLower(strings.Trim(s, "/")) }
-	return norm(a) == norm(b)
-}
+// normResource is how resource paths compare: Graph may echo them with
+// another case or a leading slash.
+func normResource(s string) string { return strings.ToLower(strings.Trim(s, "/")) }
 
 // create makes a new subscription. On Graph's "can only be N minutes in the
 // future" it clamps the lifetime and retries (the message is the documented
@@ -223,6 +255,9 @@ func (m *Manager) create(ctx context.Context, resourceID, mailbox string, retryC
 			ClientState:               secret,
 			LatestSupportedTLSVersion: "v1_2",
 		}
+		if err := m.paced(ctx, "create subscription for "+mailbox, true); err != nil {
+			return store.Subscription{}, err
+		}
 		created, err := m.graph.CreateSubscription(ctx, req)
 		if err == nil {
 			sub := store.Subscription{
@@ -241,12 +276,19 @@ func (m *Manager) create(ctx context.Context, resourceID, mailbox string, retryC
 			}
 			if err := m.store.InsertSubscription(ctx, sub); err != nil {
 				// Graph has it, we don't: delete it so it doesn't become an orphan.
-				if derr := m.graph.DeleteSubscription(context.WithoutCancel(ctx), created.ID); derr != nil {
+				dctx := context.WithoutCancel(ctx)
+				derr := m.paced(dctx, "delete unrecorded subscription "+created.ID, true)
+				if derr == nil {
+					derr = m.graph.DeleteSubscription(dctx, created.ID)
+				}
+				if derr != nil {
+					m.index.add(mailbox, created.ID) // so the next Ensure deletes it
 					m.log.Error("subscription created but neither recorded nor deleted; it will be cleaned up as an orphan",
 						"subscription", created.ID, "mailbox", mailbox, "err", derr)
 				}
 				return store.Subscription{}, fmt.Errorf("record subscription %s: %w", created.ID, err)
 			}
+			m.index.add(mailbox, sub.ID)
 			m.metrics.SubscriptionOps.WithLabelValues("create", "ok").Inc()
 			m.log.Info("subscription created", "subscription", sub.ID, "mailbox", mailbox, "expires", sub.ExpiresAt)
 			if m.OnChange != nil {
@@ -264,7 +306,7 @@ func (m *Manager) create(ctx context.Context, resourceID, mailbox string, retryC
 		}
 		if errors.Is(err, graph.ErrConflict) && retryConflict {
 			m.metrics.SubscriptionOps.WithLabelValues("create", "conflict").Inc()
-			if derr := m.deleteOrphans(ctx, mailbox, nil); derr != nil {
+			if derr := m.deleteOrphans(ctx, mailbox, nil, true); derr != nil {
 				return store.Subscription{}, fmt.Errorf("create subscription for %s: %w (resolving: %v)", mailbox, err, derr)
 			}
 			retryConflict = false
@@ -283,10 +325,14 @@ func (m *Manager) Remove(ctx context.Context, mailbox string) error {
 		return fmt.Errorf("remove subscriptions of %s: %w", mailbox, err)
 	}
 	for _, s := range subs {
+		if err := m.paced(ctx, "delete subscription "+s.ID, true); err != nil {
+			return err
+		}
 		if err := m.graph.DeleteSubscription(ctx, s.ID); err != nil && !errors.Is(err, graph.ErrNotFound) {
 			m.metrics.SubscriptionOps.WithLabelValues("delete", "error").Inc()
 			return fmt.Errorf("delete subscription %s: %w", s.ID, err)
 		}
+		m.index.forget(mailbox, s.ID)
 		if err := m.store.DeleteSubscription(ctx, s.ID); err != nil {
 			return fmt.Errorf("forget subscription %s: %w", s.ID, err)
 		}
@@ -318,7 +364,11 @@ func (m *Manager) DueAt(s store.Subscription) time.Time {
 }
 
 // RenewDue renews every subscription that is due. It returns how many it
-// renewed and the first error (after trying all).
+// renewed and the first error (after trying all). Two errors end the round
+// early, leaving the rest to the next tick: Graph still answering 429 once
+// the HTTP client's retries are spent (more requests now only prolong the
+// throttling), and a cancelled ctx (which must not be recorded as a renewal
+// failure of every remaining subscription).
 func (m *Manager) RenewDue(ctx context.Context) (int, error) {
 	subs, err := m.store.AllSubscriptions(ctx)
 	if err != nil {
@@ -328,8 +378,9 @@ func (m *Manager) RenewDue(ctx context.Context) (int, error) {
 	var nearest time.Time
 	renewed := 0
 	var firstErr error
+	stop := false
 	for _, s := range subs {
-		if m.DueAt(s).After(now) {
+		if stop || m.DueAt(s).After(now) {
 			if nearest.IsZero() || s.ExpiresAt.Before(nearest) {
 				nearest = s.ExpiresAt
 			}
@@ -339,6 +390,9 @@ func (m *Manager) RenewDue(ctx context.Context) (int, error) {
 		if err != nil {
 			if firstErr == nil {
 				firstErr = err
+			}
+			if errors.Is(err, graph.ErrThrottled) || ctx.Err() != nil {
+				stop = true
 			}
 			got = s
 		} else {
@@ -362,10 +416,18 @@ func (m *Manager) Renew(ctx context.Context, s store.Subscription) (store.Subscr
 	if limit := m.lifetime(); life <= 0 || life > limit {
 		life = limit
 	}
+	// A wait for the budget that ends with ctx is no Graph failure: return
+	// before it is recorded as one.
+	if err := m.paced(ctx, "renew subscription "+s.ID, true); err != nil {
+		return s, err
+	}
 	now := m.now()
 	got, err := m.graph.RenewSubscription(ctx, s.ID, now.Add(life).UTC())
 	if max, ok := graph.MaxExpirationMinutes(err); ok {
 		life = m.learnMaximum(max)
+		if err := m.paced(ctx, "renew subscription "+s.ID, true); err != nil {
+			return s, err
+		}
 		got, err = m.graph.RenewSubscription(ctx, s.ID, now.Add(life).UTC())
 	}
 	switch {
@@ -387,6 +449,7 @@ func (m *Manager) Renew(ctx context.Context, s store.Subscription) (store.Subscr
 		if err := m.store.DeleteSubscription(ctx, s.ID); err != nil {
 			return s, fmt.Errorf("forget vanished subscription %s: %w", s.ID, err)
 		}
+		m.index.forget(s.Mailbox, s.ID)
 		created, err := m.create(ctx, s.ResourceID, s.Mailbox, true)
 		if err != nil {
 			return s, err
@@ -431,6 +494,7 @@ func (m *Manager) HandleLifecycle(ctx context.Context, subID, event string) erro
 	case graph.LifecycleSubscriptionRemoved:
 		unlock := m.lock(sub.Mailbox)
 		err := m.store.DeleteSubscription(ctx, sub.ID)
+		m.index.forget(sub.Mailbox, sub.ID)
 		unlock()
 		if err != nil {
 			return fmt.Errorf("forget removed subscription %s: %w", sub.ID, err)

@@ -36,6 +36,8 @@ type fakeGraph struct {
 	lapsed   []string
 	gone     map[string]bool // ids that answer 404 on PATCH (deleted behind our back)
 	patchErr int             // if set, PATCH answers this status
+	postErr  int             // if set, POST answers this status
+	patched  []string        // ids of every PATCH received, answered or not
 }
 
 func newFakeGraph(maxMin int) *fakeGraph {
@@ -64,6 +66,9 @@ func (f *fakeGraph) tooLong(exp time.Time) bool {
 
 func graphErr(w http.ResponseWriter, status int, code, msg string) {
 	w.Header().Set("Content-Type", "application/json")
+	if status == http.StatusTooManyRequests {
+		w.Header().Set("Retry-After", "2")
+	}
 	w.WriteHeader(status)
 	fmt.Fprintf(w, `{"error":{"code":%q,"message":%q,"innerError":{"request-id":"r","date":"d"}}}`, code, msg)
 }
@@ -79,6 +84,10 @@ func (f *fakeGraph) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	switch {
 	case r.Method == http.MethodPost && path == "/subscriptions":
+		if f.postErr != 0 {
+			graphErr(w, f.postErr, "TooManyRequests", "Too many requests.")
+			return
+		}
 		var s graph.Subscription
 		if err := json.Unmarshal(body, &s); err != nil {
 			graphErr(w, 400, "BadRequest", err.Error())
@@ -105,6 +114,7 @@ func (f *fakeGraph) serve(w http.ResponseWriter, r *http.Request) {
 		json.NewEncoder(w).Encode(map[string]any{"value": list})
 	case r.Method == http.MethodPatch && strings.HasPrefix(path, "/subscriptions/"):
 		id := strings.TrimPrefix(path, "/subscriptions/")
+		f.patched = append(f.patched, id)
 		s, ok := f.subs[id]
 		if f.patchErr != 0 {
 			graphErr(w, f.patchErr, "ErrorAccessDenied", "Access is denied. Check credentials and try again.")
@@ -139,23 +149,22 @@ func (f *fakeGraph) serve(w http.ResponseWriter, r *http.Request) {
 
 // memStore is an in-memory Store and ResourceStore.
 type memStore struct {
-	mu   sync.Mutex
-	subs map[string]store.Subscription
-	res  map[string]store.Resource
+	mu    sync.Mutex
+	subs  map[string]store.Subscription
+	byMbx map[string]map[string]bool // mailbox → subscription ids, so 10,000 mailboxes stay fast
+	res   map[string]store.Resource
 }
 
 func newMemStore() *memStore {
-	return &memStore{subs: map[string]store.Subscription{}, res: map[string]store.Resource{}}
+	return &memStore{subs: map[string]store.Subscription{}, byMbx: map[string]map[string]bool{}, res: map[string]store.Resource{}}
 }
 
 func (m *memStore) SubscriptionsByMailbox(_ context.Context, mailbox string) ([]store.Subscription, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	var out []store.Subscription
-	for _, s := range m.subs {
-		if s.Mailbox == mailbox {
-			out = append(out, s)
-		}
+	for id := range m.byMbx[mailbox] {
+		out = append(out, m.subs[id])
 	}
 	return out, nil
 }
@@ -185,6 +194,10 @@ func (m *memStore) InsertSubscription(_ context.Context, s store.Subscription) e
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.subs[s.ID] = s
+	if m.byMbx[s.Mailbox] == nil {
+		m.byMbx[s.Mailbox] = map[string]bool{}
+	}
+	m.byMbx[s.Mailbox][s.ID] = true
 	return nil
 }
 
@@ -210,6 +223,12 @@ func (m *memStore) RecordRenewFailure(_ context.Context, id, text string) error 
 func (m *memStore) DeleteSubscription(_ context.Context, id string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if s, ok := m.subs[id]; ok {
+		delete(m.byMbx[s.Mailbox], id)
+		if len(m.byMbx[s.Mailbox]) == 0 {
+			delete(m.byMbx, s.Mailbox)
+		}
+	}
 	delete(m.subs, id)
 	return nil
 }
