@@ -318,7 +318,13 @@ func (c *chaos) waitQuiet(ctx context.Context, quiet, timeout time.Duration) err
 		if cur != sig {
 			sig, why, changed = cur, cur, time.Now()
 		}
-		pending, err := c.h.metric(ctx, "bookingsync_inbox_pending")
+		var pending float64
+		var err error
+		if c.pending != nil {
+			pending, err = c.pending(ctx)
+		} else {
+			pending, err = c.h.metric(ctx, "bookingsync_inbox_pending")
+		}
 		if err == nil && pending == 0 && time.Since(changed) >= quiet {
 			c.h.t.Logf("quiet after %s (%s)", time.Since(began).Round(time.Millisecond), why)
 			return nil

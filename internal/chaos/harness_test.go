@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -116,6 +117,13 @@ func freeAddr(t *testing.T) string {
 // settings; it registers the Dataverse webhooks with service.WebhookSpecs.
 func newHarness(t *testing.T, ctx context.Context) *harness {
 	t.Helper()
+	return newHarnessWith(t, ctx, nil)
+}
+
+// newHarnessWith is newHarness with some of the service's environment
+// replaced (e.g. BOOKINGSYNC_STORE).
+func newHarnessWith(t *testing.T, ctx context.Context, override map[string]string) *harness {
+	t.Helper()
 	dir := t.TempDir()
 	if *flagKeep {
 		var err error
@@ -158,6 +166,7 @@ func newHarness(t *testing.T, ctx context.Context) *harness {
 		"BOOKINGSYNC_SYNC_CATCHUP_INTERVAL=1m",
 		"BOOKINGSYNC_SYNC_CATCHUP_AFTER_DOWNTIME=5s",
 	}
+	h.env = withEnv(h.env, override)
 	cfg, _, err := config.Load("", h.env)
 	if err != nil {
 		t.Fatalf("service configuration: %v", err)
@@ -195,6 +204,26 @@ func newHarness(t *testing.T, ctx context.Context) *harness {
 		}
 	})
 	return h
+}
+
+// withEnv returns env with the keys of override replaced or added.
+func withEnv(env []string, override map[string]string) []string {
+	out := make([]string, 0, len(env)+len(override))
+	for _, kv := range env {
+		k, _, _ := strings.Cut(kv, "=")
+		if _, ok := override[k]; !ok {
+			out = append(out, kv)
+		}
+	}
+	keys := make([]string, 0, len(override))
+	for k := range override {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		out = append(out, k+"="+override[k])
+	}
+	return out
 }
 
 // start runs `bookingsync serve` and waits for /readyz.

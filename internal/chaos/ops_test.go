@@ -94,6 +94,9 @@ type world struct {
 	bookings  map[string]*liveBooking // id → booking (technicians' and others)
 	lastWrite time.Time
 	writes    int64
+	// doubles are creates of an event for a booking that already had a
+	// live event in that mailbox (the cluster run's "done twice").
+	doubles []string
 
 	ops     []opRecord
 	optedIn map[string]bool // resource → Allowed (as the run last wrote it)
@@ -124,8 +127,17 @@ func (w *world) observe(h *harness) {
 			delete(w.events, k)
 			return
 		}
-		w.events[k] = &liveEvent{mailbox: strings.ToLower(wr.Mailbox), id: wr.EventID, booking: ourProperty(wr.Extended),
+		ev := &liveEvent{mailbox: strings.ToLower(wr.Mailbox), id: wr.EventID, booking: ourProperty(wr.Extended),
 			start: wr.Start, end: wr.End}
+		if wr.ChangeType == "created" && ev.booking != "" {
+			for _, o := range w.events {
+				if o.booking == ev.booking && o.mailbox == ev.mailbox {
+					w.doubles = append(w.doubles, fmt.Sprintf("%s: event %s created in %s while event %s of the booking was live",
+						wr.At.Format("15:04:05.000"), short(ev.id), short(ev.mailbox), short(o.id)))
+				}
+			}
+		}
+		w.events[k] = ev
 	}})
 	h.emu.Dataverse().Observe(emudv.Observer{OnWrite: func(wr emudv.Write) {
 		w.mu.Lock()
@@ -140,7 +152,9 @@ func (w *world) observe(h *harness) {
 			return
 		}
 		b := &liveBooking{id: id}
-		if v, ok := wr.Values["_resource_value"].(string); ok {
+		// Values are keyed by logical column name ("resource", not the Web
+		// API's _resource_value).
+		if v, ok := wr.Values["resource"].(string); ok {
 			b.resource = strings.ToLower(v)
 		}
 		b.start, _ = wr.Values["starttime"].(time.Time)
@@ -170,6 +184,9 @@ type chaos struct {
 	techs      []tech
 	workOrders []string
 	now        func() time.Time
+	// pending counts the inbox's unprocessed rows (nil: the service's
+	// bookingsync_inbox_pending gauge).
+	pending func(ctx context.Context) (float64, error)
 }
 
 // seedBookings loads the demo bookings into the world (the observer only

@@ -10,10 +10,13 @@ package jobs
 
 import (
 	"context"
+	"crypto/rand"
 	"database/sql"
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -98,6 +101,9 @@ type Queue struct {
 	mu      sync.Mutex
 	started bool
 	closed  bool
+	// hbStop ends the instance heartbeat (PostgreSQL); hbDone closes when it has.
+	hbStop context.CancelFunc
+	hbDone chan struct{}
 }
 
 // New builds the River client for st's backend. River's tables must exist
@@ -151,6 +157,7 @@ func New(ctx context.Context, st *store.Store, cfg Config) (*Queue, error) {
 	periodic = append(periodic, cfg.PeriodicJobs...)
 
 	rcfg := &river.Config{
+		ID:                ClientID(),
 		Logger:            cfg.Logger,
 		Workers:           workers,
 		PeriodicJobs:      periodic,
@@ -207,6 +214,30 @@ func New(ctx context.Context, st *store.Store, cfg Config) (*Queue, error) {
 	return q, nil
 }
 
+// clientIDHostMax keeps ClientID within River's 100 characters (and
+// river_leader's leader_id < 128).
+const clientIDHostMax = 60
+
+// ClientID is this process's River client ID: host, pid and a random
+// suffix, so an operator can tell which instance is the leader (river_leader)
+// or attempted a job (river_job.attempted_by). The suffix keeps IDs unique
+// where every container runs as pid 1 under a shared hostname.
+func ClientID() string {
+	host, _ := os.Hostname()
+	if host == "" {
+		host = "unknown-host"
+	}
+	// River avoids dots in its default IDs; do the same.
+	host = strings.ReplaceAll(host, ".", "_")
+	if len(host) > clientIDHostMax {
+		host = host[:clientIDHostMax]
+	}
+	return fmt.Sprintf("%s-%d-%s", host, os.Getpid(), rand.Text()[:4])
+}
+
+// ID is the River client ID (see ClientID).
+func (q *Queue) ID() string { return q.client.ID() }
+
 // Start starts working jobs and, when elected leader, enqueuing periodic jobs.
 func (q *Queue) Start(ctx context.Context) error {
 	q.mu.Lock()
@@ -224,8 +255,21 @@ func (q *Queue) Start(ctx context.Context) error {
 			return fmt.Errorf("jobs: releasing jobs of a previous run: %w", err)
 		}
 	}
+	if q.store.Backend() == store.BackendPostgres {
+		// The lease exists before this instance fetches its first job, so
+		// no other instance takes its running jobs for orphans.
+		id := q.client.ID()
+		if _, err := q.store.TryLease(ctx, q.store.DB(), InstanceLeaseKey(id), id, instanceLeaseTTL); err != nil {
+			return fmt.Errorf("jobs: instance lease: %w", err)
+		}
+	}
 	if err := q.client.Start(ctx); err != nil {
 		return fmt.Errorf("jobs: starting river client: %w", err)
+	}
+	if q.store.Backend() == store.BackendPostgres {
+		hctx, stop := context.WithCancel(context.WithoutCancel(ctx))
+		q.hbStop, q.hbDone = stop, make(chan struct{})
+		go q.heartbeat(hctx, q.hbDone)
 	}
 	q.started = true
 	return nil
@@ -253,6 +297,10 @@ func (q *Queue) Stop() {
 			}
 			cancel()
 		}
+	}
+	if q.hbStop != nil {
+		q.hbStop()
+		<-q.hbDone
 	}
 	q.closeListener()
 }

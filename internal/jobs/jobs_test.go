@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -243,4 +245,77 @@ func TestFailuresRetryAndDiscard(t *testing.T) {
 			t.Errorf("Stats = %+v, want 1 discarded, 1 retryable, depth 1", stats)
 		}
 	})
+}
+
+func TestClientID(t *testing.T) {
+	a, b := jobs.ClientID(), jobs.ClientID()
+	if a == b {
+		t.Errorf("two client IDs are equal: %q", a)
+	}
+	if len(a) > 100 || strings.Contains(a, ".") {
+		t.Errorf("client ID %q: want at most 100 characters and no dots", a)
+	}
+	if !strings.Contains(a, fmt.Sprintf("-%d-", os.Getpid())) {
+		t.Errorf("client ID %q does not carry the pid %d", a, os.Getpid())
+	}
+	st := storetest.NewSQLite(t)
+	q := newQueue(t, st, jobs.Config{})
+	if id := q.ID(); !strings.Contains(id, fmt.Sprintf("-%d-", os.Getpid())) {
+		t.Errorf("queue's River client ID is %q, not a ClientID", id)
+	}
+}
+
+// TestRescueOrphanedJobs: a job left running by an instance that no longer
+// holds its lease (killed) is made available again; those of live
+// instances and of this one are left alone. Without it the kind's unique
+// periodic job would be blocked until River's rescue, 11 minutes later.
+func TestRescueOrphanedJobs(t *testing.T) {
+	st := storetest.NewPostgres(t)
+	ctx := context.Background()
+	worked := make(chan string, 3)
+	q := newQueue(t, st, jobs.Config{Handlers: jobs.Handlers{
+		CatchupMailbox: func(_ context.Context, a jobs.CatchupMailboxArgs) error { worked <- a.Mailbox; return nil },
+	}})
+	owners := map[string]string{"dead": "gone-1-ABCD", "live": "other-2-EFGH", "self": q.ID()}
+	for mailbox, owner := range owners {
+		res, err := q.Insert(ctx, jobs.CatchupMailboxArgs{Mailbox: mailbox}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := st.DB().ExecContext(ctx, `UPDATE river_job SET state = 'running', attempted_by = ARRAY[$1::text], attempt = 1 WHERE id = $2`, owner, res.Job.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if ok, err := st.TryLease(ctx, st.DB(), jobs.InstanceLeaseKey(owners["live"]), owners["live"], time.Minute); err != nil || !ok {
+		t.Fatalf("lease of the live instance: %v %v", ok, err)
+	}
+	n, err := q.RescueOrphanedJobs(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != 1 {
+		t.Errorf("rescued %d jobs, want 1 (the dead instance's)", n)
+	}
+	start(t, q)
+	select {
+	case mb := <-worked:
+		if mb != "dead" {
+			t.Errorf("worked the job of mailbox %q, want the dead instance's", mb)
+		}
+	case <-time.After(testDeadline):
+		t.Fatal("the rescued job was not worked")
+	}
+	// River records completion asynchronously: wait for it.
+	var running int
+	for deadline := time.Now().Add(testDeadline); ; time.Sleep(50 * time.Millisecond) {
+		if err := st.DB().QueryRowContext(ctx, `SELECT COUNT(*) FROM river_job WHERE state = 'running'`).Scan(&running); err != nil {
+			t.Fatal(err)
+		}
+		if running <= 2 || time.Now().After(deadline) {
+			break
+		}
+	}
+	if running != 2 {
+		t.Errorf("%d running jobs left, want 2 (the live instance's and our own)", running)
+	}
 }
