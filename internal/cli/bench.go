@@ -14,12 +14,21 @@ import (
 )
 
 func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) > 0 && args[0] == "e2e" {
-		return runBenchE2E(ctx, args[1:], stdout, stderr)
+	if len(args) > 0 {
+		switch args[0] {
+		case "e2e":
+			return runBenchE2E(ctx, args[1:], stdout, stderr)
+		case "scale":
+			return runBenchScale(ctx, args[1:], stdout, stderr)
+		case "resync":
+			return runBenchResync(ctx, args[1:], stdout, stderr)
+		}
 	}
 	if len(args) == 0 || args[0] != "ingest" {
 		fmt.Fprintln(stderr, "usage: bookingsync bench ingest [--store sqlite|postgres://…] [--rate 2000] [--duration 5s]")
 		fmt.Fprintln(stderr, "       "+strings.TrimPrefix(benchE2EUsage, "usage: "))
+		fmt.Fprintln(stderr, "       "+strings.TrimPrefix(benchScaleUsage, "usage: "))
+		fmt.Fprintln(stderr, "       "+strings.TrimPrefix(benchResyncUsage, "usage: "))
 		return errUsage
 	}
 	fs := newFlagSet("bench ingest", stderr)
@@ -31,17 +40,11 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := parseFlags(fs, args[1:]); err != nil {
 		return err
 	}
-	if *cpuProfile != "" {
-		f, err := os.Create(*cpuProfile)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
-		}
-		defer pprof.StopCPUProfile()
+	stop, err := startCPUProfile(*cpuProfile)
+	if err != nil {
+		return err
 	}
+	defer stop()
 	fmt.Fprintf(stdout, "bench ingest: baseline and fixed rate at %d notifications/s for %v each, then flat out with %d connections for %v\n",
 		*rate, *dur, *conc, *dur)
 	res, err := bench.Ingest(ctx, bench.IngestOptions{Store: *storeURL, Rate: *rate, Duration: *dur, Concurrency: *conc})
@@ -51,4 +54,21 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	b, _ := json.Marshal(res)
 	fmt.Fprintln(stdout, string(b))
 	return nil
+}
+
+// startCPUProfile profiles the whole bench run into path ("" = none); the
+// emulator runs in the bench's process, so its costs show too.
+func startCPUProfile(path string) (stop func(), err error) {
+	if path == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("--cpuprofile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("--cpuprofile: %w", err)
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }

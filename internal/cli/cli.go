@@ -28,7 +28,7 @@ func commands() map[string]command {
 		"serve":         {"run the service (--config FILE)", runServe},
 		"config":        {"config check: validate a configuration and say precisely what is wrong", runConfig},
 		"status":        {"show every resource, its subscription and expiry (asks the running service)", runStatus},
-		"bench":         {"bench ingest|e2e: measure the notification endpoint or the sync end to end (figures as one JSON line)", runBench},
+		"bench":         {"bench ingest|e2e|scale|resync: measure intake, end-to-end sync, a large tenant, a full resync (figures as one JSON line)", runBench},
 		"subscriptions": {"subscriptions list | renew | delete (asks the running service)", runSubscriptions},
 		"dataverse":     {"dataverse setup | register-webhook [--remove]: create the columns, switch change tracking on, register the webhooks", runDataverse},
 		"check":         {"check configuration, tokens, permissions, columns, webhooks, the public URL and coexistence (PASS/WARN/FAIL)", runCheck},

@@ -541,9 +541,14 @@ func TestCalendarView(t *testing.T) {
 	if len(evs) != 2 {
 		t.Errorf("%d events", len(evs))
 	}
-	want := "https://graph.microsoft.com/v1.0/users/u/calendarView?endDateTime=2026-12-08T00%3A00%3A00.0000000Z&startDateTime=2026-12-01T00%3A00%3A00.0000000Z"
-	if got := fg.requests()[0].URL; got != want {
+	// Pages of 500, not Outlook's default 10; the nextLink is followed as is.
+	want := "https://graph.microsoft.com/v1.0/users/u/calendarView?$top=500&endDateTime=2026-12-08T00%3A00%3A00.0000000Z&startDateTime=2026-12-01T00%3A00%3A00.0000000Z"
+	reqs := fg.requests()
+	if got := reqs[0].URL; got != want {
 		t.Errorf("URL\n got %s\nwant %s", got, want)
+	}
+	if got := reqs[1].URL; got != "https://graph.microsoft.com/v1.0/users/u/calendarView?$skiptoken=2" {
+		t.Errorf("second page URL %s, want the nextLink", got)
 	}
 	if _, err := c.CalendarView(context.Background(), "u", start, start); err == nil {
 		t.Error("empty window accepted")

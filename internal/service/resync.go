@@ -214,7 +214,9 @@ func (r *resyncRun) goneEvent(ctx context.Context, l *store.Link) {
 		r.planned(item, plan, err)
 		return
 	}
-	out, err := r.s.Engine.SyncEvent(ctx, l.Mailbox, l.EventID, "", "updated")
+	// The $batch read just answered 404: handled as a deletion notice, so
+	// the engine does not read the event once more (one GET per event).
+	out, err := r.s.Engine.SyncEvent(ctx, l.Mailbox, l.EventID, "", "deleted")
 	r.done1(item, out, err)
 }
 
