@@ -7,14 +7,12 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"os"
 	"slices"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/bookingsync/bookingsync/internal/dataverse"
-	"github.com/bookingsync/bookingsync/internal/emulator"
 	emudv "github.com/bookingsync/bookingsync/internal/emulator/dataverse"
 	emugraph "github.com/bookingsync/bookingsync/internal/emulator/graph"
 	"github.com/bookingsync/bookingsync/internal/emulator/tenant"
@@ -157,39 +155,16 @@ func E2E(ctx context.Context, o E2EOptions) (E2EResult, error) {
 	if o.Timeout <= 0 {
 		o.Timeout = 10 * time.Second
 	}
-	techs := tenant.Technicians()
-	if o.Technicians > len(techs) {
-		return E2EResult{}, fmt.Errorf("--technicians: the demo seed has %d", len(techs))
-	}
-	techs = techs[:o.Technicians]
-	progress := func(format string, args ...any) {
-		if o.Progress != nil {
-			fmt.Fprintf(o.Progress, format+"\n", args...)
-		}
-	}
-
-	dir, err := os.MkdirTemp("", "bookingsync-bench-e2e-")
+	techs, err := demoTechnicians(o.Technicians)
 	if err != nil {
 		return E2EResult{}, err
 	}
-	defer os.RemoveAll(dir)
-	addr, err := e2eFreeAddr()
+	progress := progressTo(o.Progress)
+	sb, rec, stop, err := startRecordedSandbox(ctx, "e2e", o.Logger, nil)
 	if err != nil {
 		return E2EResult{}, err
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	sb, err := sandbox.Start(ctx, sandbox.Options{Addr: addr, DataDir: dir, Logger: o.Logger,
-		Emulator: emulator.Options{Addr: "127.0.0.1:0", Seed: "demo"}})
-	if err != nil {
-		return E2EResult{}, fmt.Errorf("start sandbox: %w", err)
-	}
-	defer sb.Stop()
-	rec := newE2ERecorder()
-	sb.Emulator.Graph().Observe(emugraph.Observer{OnRequest: rec.graphRequest, OnWrite: rec.graphWrite})
-	sb.Emulator.Dataverse().Observe(emudv.Observer{OnRequest: rec.dvRequest, OnWrite: rec.dvWrite})
-	defer sb.Emulator.Graph().Observe(emugraph.Observer{})
-	defer sb.Emulator.Dataverse().Observe(emudv.Observer{})
+	defer stop()
 
 	b := &e2e{o: o, sb: sb, rec: rec, techs: techs, progress: progress}
 	if err := b.setup(ctx); err != nil {

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"sort"
 	"strings"
 	"sync"
@@ -17,9 +16,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/bookingsync/bookingsync/internal/dataverse"
-	"github.com/bookingsync/bookingsync/internal/emulator"
 	emudv "github.com/bookingsync/bookingsync/internal/emulator/dataverse"
-	emugraph "github.com/bookingsync/bookingsync/internal/emulator/graph"
 	"github.com/bookingsync/bookingsync/internal/emulator/tenant"
 	"github.com/bookingsync/bookingsync/internal/graph"
 	"github.com/bookingsync/bookingsync/internal/httpapi"
@@ -106,43 +103,19 @@ func Resync(ctx context.Context, o ResyncOptions) (ResyncResult, error) {
 	if o.Drift <= 0 {
 		o.Drift = 0.05
 	}
-	techs := tenant.Technicians()
-	if o.Technicians > len(techs) {
-		return ResyncResult{}, fmt.Errorf("--technicians: the demo seed has %d", len(techs))
-	}
-	techs = techs[:o.Technicians]
-	progress := func(format string, args ...any) {
-		if o.Progress != nil {
-			fmt.Fprintf(o.Progress, format+"\n", args...)
-		}
-	}
-
-	dir, err := os.MkdirTemp("", "bookingsync-bench-resync-")
+	techs, err := demoTechnicians(o.Technicians)
 	if err != nil {
-		return ResyncResult{}, fmt.Errorf("temporary directory: %w", err)
+		return ResyncResult{}, err
 	}
-	defer os.RemoveAll(dir)
-	addr, err := e2eFreeAddr()
-	if err != nil {
-		return ResyncResult{}, fmt.Errorf("free address: %w", err)
-	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	progress := progressTo(o.Progress)
 	t0 := time.Now()
 	// The change-tracking poll would repair the Dataverse side of the drift
 	// on its own if it ran in between: the resync is what is measured.
-	sb, err := sandbox.Start(ctx, sandbox.Options{Addr: addr, DataDir: dir, Logger: o.Logger,
-		Env:      []string{"BOOKINGSYNC_DATAVERSE_POLL_INTERVAL=24h"},
-		Emulator: emulator.Options{Addr: "127.0.0.1:0", Seed: "demo"}})
+	sb, rec, stop, err := startRecordedSandbox(ctx, "resync", o.Logger, []string{"BOOKINGSYNC_DATAVERSE_POLL_INTERVAL=24h"})
 	if err != nil {
-		return ResyncResult{}, fmt.Errorf("start sandbox: %w", err)
+		return ResyncResult{}, err
 	}
-	defer sb.Stop()
-	rec := newE2ERecorder()
-	sb.Emulator.Graph().Observe(emugraph.Observer{OnRequest: rec.graphRequest, OnWrite: rec.graphWrite})
-	sb.Emulator.Dataverse().Observe(emudv.Observer{OnRequest: rec.dvRequest, OnWrite: rec.dvWrite})
-	defer sb.Emulator.Graph().Observe(emugraph.Observer{})
-	defer sb.Emulator.Dataverse().Observe(emudv.Observer{})
+	defer stop()
 
 	b := &resyncBench{o: o, sb: sb, rec: rec, techs: techs, progress: progress}
 	if err := b.setup(ctx); err != nil {
