@@ -50,10 +50,12 @@ type Emulator struct {
 	orgURL  string
 	apiBase string
 
-	mu      sync.Mutex // guards everything below up to cfgMu
-	tables  map[string]*table
-	bySet   map[string]*table
-	rows    map[string]map[string]*row
+	mu     sync.Mutex // guards everything below up to cfgMu
+	tables map[string]*table
+	bySet  map[string]*table
+	rows   map[string]map[string]*row
+	// indexes are GUID-column indexes by table and column (index.go).
+	indexes map[string]guidIndex
 	version int64
 	changes []change
 	seeding bool

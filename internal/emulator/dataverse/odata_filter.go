@@ -3,6 +3,7 @@ package dataverse
 import (
 	"fmt"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -145,19 +146,34 @@ type filterParser struct {
 
 // parseFilter compiles a $filter expression.
 func parseFilter(src string, bind binder) (predicate, error) {
+	pred, _, err := parseFilterHint(src, bind)
+	return pred, err
+}
+
+// eqHint says that a filter can only hold for rows whose property key (a
+// single-segment path) has one of values (GUIDs, lower case): the query can
+// start from an index of that column instead of every row. The predicate
+// still decides; the hint only narrows where it looks.
+type eqHint struct {
+	key    string
+	values []string
+}
+
+// parseFilterHint is parseFilter with the filter's eqHint (nil if none).
+func parseFilterHint(src string, bind binder) (predicate, *eqHint, error) {
 	toks, err := tokenize(src)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	p := &filterParser{toks: toks, bind: bind, src: src}
-	pred, err := p.parseOr()
+	pred, hint, err := p.parseOr()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if p.peek().kind != tEOF {
-		return nil, fmt.Errorf("syntax error at position %d in '%s'", p.peek().pos, src)
+		return nil, nil, fmt.Errorf("syntax error at position %d in '%s'", p.peek().pos, src)
 	}
-	return pred, nil
+	return pred, hint, nil
 }
 
 func (p *filterParser) peek() token { return p.toks[p.i] }
@@ -186,60 +202,73 @@ func (p *filterParser) expect(k tokKind, what string) error {
 	return nil
 }
 
-func (p *filterParser) parseOr() (predicate, error) {
-	l, err := p.parseAnd()
+// The parse functions return the predicate and its eqHint: a comparison
+// "key eq GUID" gives one; "a and b" keeps either side's; "a or b" only
+// one on the same key from both sides (the union); anything else none.
+
+func (p *filterParser) parseOr() (predicate, *eqHint, error) {
+	l, lh, err := p.parseAnd()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	for p.keyword("or") {
-		r, err := p.parseAnd()
+		r, rh, err := p.parseAnd()
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		a, b := l, r
 		l = func(rec any) bool { return a(rec) || b(rec) }
+		if lh != nil && rh != nil && lh.key == rh.key {
+			lh = &eqHint{key: lh.key, values: append(slices.Clone(lh.values), rh.values...)}
+		} else {
+			lh = nil
+		}
 	}
-	return l, nil
+	return l, lh, nil
 }
 
-func (p *filterParser) parseAnd() (predicate, error) {
-	l, err := p.parseUnary()
+func (p *filterParser) parseAnd() (predicate, *eqHint, error) {
+	l, lh, err := p.parseUnary()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	for p.keyword("and") {
-		r, err := p.parseUnary()
+		r, rh, err := p.parseUnary()
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		a, b := l, r
 		l = func(rec any) bool { return a(rec) && b(rec) }
+		if lh == nil {
+			lh = rh
+		}
 	}
-	return l, nil
+	return l, lh, nil
 }
 
-func (p *filterParser) parseUnary() (predicate, error) {
+func (p *filterParser) parseUnary() (predicate, *eqHint, error) {
 	if p.keyword("not") {
-		x, err := p.parseUnary()
+		x, _, err := p.parseUnary()
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		return func(rec any) bool { return !x(rec) }, nil
+		return func(rec any) bool { return !x(rec) }, nil, nil
 	}
 	if p.peek().kind == tLParen {
 		p.next()
-		x, err := p.parseOr()
+		x, h, err := p.parseOr()
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if err := p.expect(tRParen, "')'"); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		return x, nil
+		return x, h, nil
 	}
 	t := p.peek()
 	if t.kind == tIdent && p.toks[p.i+1].kind == tLParen {
-		return p.parseFunc()
+		pred, err := p.parseFunc()
+		return pred, nil, err
 	}
 	return p.parseComparison()
 }
@@ -369,58 +398,62 @@ func (p *filterParser) parseLiteral() (literal, bool, error) {
 	return literal{}, false, nil
 }
 
-func (p *filterParser) parseComparison() (predicate, error) {
+func (p *filterParser) parseComparison() (predicate, *eqHint, error) {
 	// property op literal, or literal op property (the operator is flipped).
 	lit, isLit, err := p.parseLiteral()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var path []string
 	if !isLit {
 		if path, err = p.parsePath(); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
 	opTok := p.next()
 	op := opTok.text
 	if opTok.kind != tIdent || opNames[op] == "" {
-		return nil, fmt.Errorf("syntax error: expected a comparison operator at position %d in '%s'", opTok.pos, p.src)
+		return nil, nil, fmt.Errorf("syntax error: expected a comparison operator at position %d in '%s'", opTok.pos, p.src)
 	}
 	if isLit {
 		if path, err = p.parsePath(); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		op = map[string]string{"eq": "eq", "ne": "ne", "gt": "lt", "ge": "le", "lt": "gt", "le": "ge"}[op]
 	} else {
 		var ok bool
 		lit, ok, err = p.parseLiteral()
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if !ok {
-			return nil, fmt.Errorf("syntax error: expected a literal at position %d in '%s' (comparing two properties is not supported)", p.peek().pos, p.src)
+			return nil, nil, fmt.Errorf("syntax error: expected a literal at position %d in '%s' (comparing two properties is not supported)", p.peek().pos, p.src)
 		}
 	}
 	k, get, err := p.bind(path)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if lit.null {
 		switch op {
 		case "eq":
-			return func(rec any) bool { return get(rec) == nil }, nil
+			return func(rec any) bool { return get(rec) == nil }, nil, nil
 		case "ne":
-			return func(rec any) bool { return get(rec) != nil }, nil
+			return func(rec any) bool { return get(rec) != nil }, nil, nil
 		}
-		return func(any) bool { return false }, nil
+		return func(any) bool { return false }, nil, nil
 	}
 	if lit.kind != k {
-		return nil, fmt.Errorf("A binary operator with incompatible types was detected. Found operand types '%s' and '%s' for operator kind '%s'.", k.edm(), lit.kind.edm(), opNames[op])
+		return nil, nil, fmt.Errorf("A binary operator with incompatible types was detected. Found operand types '%s' and '%s' for operator kind '%s'.", k.edm(), lit.kind.edm(), opNames[op])
 	}
 	if k == fkBool || k == fkGUID {
 		if op != "eq" && op != "ne" {
-			return nil, fmt.Errorf("A binary operator with incompatible types was detected. Found operand types '%s' and '%s' for operator kind '%s'.", k.edm(), lit.kind.edm(), opNames[op])
+			return nil, nil, fmt.Errorf("A binary operator with incompatible types was detected. Found operand types '%s' and '%s' for operator kind '%s'.", k.edm(), lit.kind.edm(), opNames[op])
 		}
+	}
+	var hint *eqHint
+	if op == "eq" && k == fkGUID && len(path) == 1 {
+		hint = &eqHint{key: path[0], values: []string{lit.s}}
 	}
 	return func(rec any) bool {
 		v := get(rec)
@@ -445,7 +478,7 @@ func (p *filterParser) parseComparison() (predicate, error) {
 		default:
 			return c <= 0
 		}
-	}, nil
+	}, hint, nil
 }
 
 // compareValue orders a stored value against a literal. Strings and GUIDs

@@ -115,6 +115,7 @@ type queryOpts struct {
 	selNames []string
 	expand   []expandOpt
 	filter   predicate
+	hint     *eqHint // narrows the rows the filter runs on (index.go)
 	order    []orderKey
 	top      int
 	count    bool
@@ -168,11 +169,11 @@ func (e *Emulator) parseQuery(t *table, q url.Values) (*queryOpts, *apiError) {
 		}
 	}
 	if s := q.Get("$filter"); s != "" {
-		pred, perr := parseFilter(s, e.rowBinder(t))
+		pred, hint, perr := parseFilterHint(s, e.rowBinder(t))
 		if perr != nil {
 			return nil, badRequest("%s", perr.Error())
 		}
-		o.filter = pred
+		o.filter, o.hint = pred, hint
 	}
 	if s := q.Get("$orderby"); s != "" {
 		for _, item := range strings.Split(s, ",") {
@@ -286,9 +287,18 @@ func (e *Emulator) rowBinder(t *table) binder {
 // in primary-key order, which keeps paging stable.
 func (e *Emulator) selectRows(t *table, o *queryOpts) []*row {
 	var out []*row
-	for _, r := range e.rows[t.Logical] {
+	keep := func(r *row) {
 		if o.filter == nil || o.filter(r) {
 			out = append(out, r)
+		}
+	}
+	if c := e.hintColumn(t, o.hint); c != nil {
+		for _, r := range e.candidates(t, c.Name, o.hint.values) {
+			keep(r)
+		}
+	} else {
+		for _, r := range e.rows[t.Logical] {
+			keep(r)
 		}
 	}
 	sort.Slice(out, func(i, j int) bool {
@@ -301,6 +311,19 @@ func (e *Emulator) selectRows(t *table, o *queryOpts) []*row {
 		return out[i].id < out[j].id
 	})
 	return out
+}
+
+// hintColumn is the column an eqHint names, if it is one of t's own GUID
+// columns (stored as the GUID string the index keys on).
+func (e *Emulator) hintColumn(t *table, h *eqHint) *column {
+	if h == nil {
+		return nil
+	}
+	c := t.byValueName(h.key)
+	if c == nil || c.Hidden || fieldKindOf(c) != fkGUID {
+		return nil
+	}
+	return c
 }
 
 // compareAny orders stored values; null sorts first, as in SQL Server.

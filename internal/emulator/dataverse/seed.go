@@ -59,6 +59,7 @@ func (e *Emulator) Reset(seed string) error {
 		e.tables[n].ChangeTracking = !e.opts.FreshOrg || (n != "bookableresourcebooking" && n != "bookableresource")
 	}
 	e.rows = map[string]map[string]*row{}
+	e.indexes = nil
 	e.changes = nil
 	e.seeding = true
 	defer func() { e.seeding = false }()

@@ -115,6 +115,7 @@ func (e *Emulator) insert(t *table, id string, vals map[string]any, submitted []
 	r.version = e.nextVersion()
 	r.vals["versionnumber"] = r.version
 	e.rowsOf(t)[id] = r
+	e.reindex(t, nil, r)
 	e.changes = append(e.changes, change{version: r.version, table: t.Logical, id: id})
 	e.fire(writeOp{message: "Create", table: t, post: r.clone(), submitted: submitted, caller: c, at: now})
 	return r
@@ -143,12 +144,14 @@ func (e *Emulator) update(t *table, r *row, vals map[string]any, submitted []str
 	}
 	r.version = e.nextVersion()
 	r.vals["versionnumber"] = r.version
+	e.reindex(t, pre, r)
 	e.changes = append(e.changes, change{version: r.version, table: t.Logical, id: r.id})
 	e.fire(writeOp{message: "Update", table: t, pre: pre, post: r.clone(), submitted: submitted, caller: c, at: now})
 }
 
 func (e *Emulator) remove(t *table, r *row, c *caller) {
 	delete(e.rows[t.Logical], r.id)
+	e.reindex(t, r, nil)
 	v := e.nextVersion()
 	e.changes = append(e.changes, change{version: v, table: t.Logical, id: r.id, deleted: true})
 	e.fire(writeOp{message: "Delete", table: t, pre: r.clone(), caller: c, at: e.now()})
