@@ -278,29 +278,22 @@ type scale struct {
 func (sc *scale) configure() error {
 	info := sc.emu.Info()
 	sc.logPath = filepath.Join(sc.dir, "service.log")
-	sc.env = []string{
-		"BOOKINGSYNC_PUBLIC_URL=http://" + sc.addr,
-		"BOOKINGSYNC_LISTEN=" + sc.addr,
-		"BOOKINGSYNC_ADMIN_LISTEN=" + sc.addr,
-		"BOOKINGSYNC_DATA_DIR=" + sc.dir,
-		"BOOKINGSYNC_STORE=sqlite:" + filepath.Join(sc.dir, "bookingsync.db"),
-		"BOOKINGSYNC_LOG_LEVEL=" + sc.o.LogLevel,
-		"BOOKINGSYNC_ADMIN_TOKEN=" + sc.admin,
-		"BOOKINGSYNC_AZURE_TENANT_ID=" + info["tenant_id"],
-		"BOOKINGSYNC_AZURE_CLIENT_ID=" + info["client_id"],
-		"BOOKINGSYNC_AZURE_CLIENT_SECRET=" + info["client_secret"],
-		"BOOKINGSYNC_AZURE_AUTHORITY_HOST=" + info["authority_host"],
-		"BOOKINGSYNC_AZURE_CA_FILE=" + info["ca_file"],
-		"BOOKINGSYNC_GRAPH_BASE_URL=" + info["graph_base_url"],
-		"BOOKINGSYNC_DATAVERSE_ORG_URL=" + info["dataverse_org_url"],
-		"BOOKINGSYNC_DATAVERSE_WEBHOOK_KEY=" + randomHex(24),
+	sc.env = append(info.ServiceEnv(),
+		"BOOKINGSYNC_PUBLIC_URL=http://"+sc.addr,
+		"BOOKINGSYNC_LISTEN="+sc.addr,
+		"BOOKINGSYNC_ADMIN_LISTEN="+sc.addr,
+		"BOOKINGSYNC_DATA_DIR="+sc.dir,
+		"BOOKINGSYNC_STORE=sqlite:"+filepath.Join(sc.dir, "bookingsync.db"),
+		"BOOKINGSYNC_LOG_LEVEL="+sc.o.LogLevel,
+		"BOOKINGSYNC_ADMIN_TOKEN="+sc.admin,
+		"BOOKINGSYNC_DATAVERSE_WEBHOOK_KEY="+randomHex(24),
 		// The booking poll's default minute would never leave a minute
 		// without Dataverse traffic. The webhooks are registered, so the
 		// polls are only safety nets; their first runs at start still
 		// enrol everyone and bring the bookings in.
-		"BOOKINGSYNC_DATAVERSE_POLL_INTERVAL=" + max(10*time.Minute, 3*sc.o.IdleWait).String(),
-		"BOOKINGSYNC_DATAVERSE_OPTIN_POLL_INTERVAL=" + max(30*time.Minute, 3*sc.o.IdleWait).String(),
-	}
+		"BOOKINGSYNC_DATAVERSE_POLL_INTERVAL="+max(10*time.Minute, 3*sc.o.IdleWait).String(),
+		"BOOKINGSYNC_DATAVERSE_OPTIN_POLL_INTERVAL="+max(30*time.Minute, 3*sc.o.IdleWait).String(),
+	)
 	cfg, _, err := config.Load("", sc.env)
 	if err != nil {
 		return fmt.Errorf("service configuration: %w", err)

@@ -143,29 +143,22 @@ func newHarnessWith(t *testing.T, ctx context.Context, override map[string]strin
 	h := &harness{t: t, emu: emu, dir: dir, addr: freeAddr(t), admin: randomToken(), key: randomToken(),
 		http: emu.HTTPClient(), logPath: filepath.Join(dir, "service.log")}
 	info := emu.Info()
-	h.env = []string{
+	h.env = append(info.ServiceEnv(),
 		// As internal/sandbox configures the service against the emulator.
-		"BOOKINGSYNC_PUBLIC_URL=http://" + h.addr,
-		"BOOKINGSYNC_LISTEN=" + h.addr,
-		"BOOKINGSYNC_ADMIN_LISTEN=" + h.addr,
-		"BOOKINGSYNC_DATA_DIR=" + dir,
-		"BOOKINGSYNC_STORE=sqlite:" + filepath.Join(dir, "bookingsync.db"),
-		"BOOKINGSYNC_LOG_LEVEL=" + *flagLogs,
-		"BOOKINGSYNC_ADMIN_TOKEN=" + h.admin,
-		"BOOKINGSYNC_AZURE_TENANT_ID=" + info["tenant_id"],
-		"BOOKINGSYNC_AZURE_CLIENT_ID=" + info["client_id"],
-		"BOOKINGSYNC_AZURE_CLIENT_SECRET=" + info["client_secret"],
-		"BOOKINGSYNC_AZURE_AUTHORITY_HOST=" + info["authority_host"],
-		"BOOKINGSYNC_AZURE_CA_FILE=" + info["ca_file"],
-		"BOOKINGSYNC_GRAPH_BASE_URL=" + info["graph_base_url"],
-		"BOOKINGSYNC_DATAVERSE_ORG_URL=" + info["dataverse_org_url"],
-		"BOOKINGSYNC_DATAVERSE_WEBHOOK_KEY=" + h.key,
+		"BOOKINGSYNC_PUBLIC_URL=http://"+h.addr,
+		"BOOKINGSYNC_LISTEN="+h.addr,
+		"BOOKINGSYNC_ADMIN_LISTEN="+h.addr,
+		"BOOKINGSYNC_DATA_DIR="+dir,
+		"BOOKINGSYNC_STORE=sqlite:"+filepath.Join(dir, "bookingsync.db"),
+		"BOOKINGSYNC_LOG_LEVEL="+*flagLogs,
+		"BOOKINGSYNC_ADMIN_TOKEN="+h.admin,
+		"BOOKINGSYNC_DATAVERSE_WEBHOOK_KEY="+h.key,
 		// The chaos run's: safety nets that act within the run's minutes.
 		"BOOKINGSYNC_DATAVERSE_POLL_INTERVAL=5s",
 		"BOOKINGSYNC_DATAVERSE_OPTIN_POLL_INTERVAL=10s",
 		"BOOKINGSYNC_SYNC_CATCHUP_INTERVAL=1m",
 		"BOOKINGSYNC_SYNC_CATCHUP_AFTER_DOWNTIME=5s",
-	}
+	)
 	h.env = withEnv(h.env, override)
 	cfg, _, err := config.Load("", h.env)
 	if err != nil {

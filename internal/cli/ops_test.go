@@ -38,18 +38,11 @@ func startEmulator(t *testing.T, fresh bool, publicURL string) (*emulator.Server
 	}
 	t.Cleanup(emu.Stop)
 	info := emu.Info()
-	cfg, _, err := config.Load("", []string{
-		"BOOKINGSYNC_PUBLIC_URL=" + publicURL,
-		"BOOKINGSYNC_DATA_DIR=" + dir,
-		"BOOKINGSYNC_AZURE_TENANT_ID=" + info["tenant_id"],
-		"BOOKINGSYNC_AZURE_CLIENT_ID=" + info["client_id"],
-		"BOOKINGSYNC_AZURE_CLIENT_SECRET=" + info["client_secret"],
-		"BOOKINGSYNC_AZURE_AUTHORITY_HOST=" + info["authority_host"],
-		"BOOKINGSYNC_AZURE_CA_FILE=" + info["ca_file"],
-		"BOOKINGSYNC_GRAPH_BASE_URL=" + info["graph_base_url"],
-		"BOOKINGSYNC_DATAVERSE_ORG_URL=" + info["dataverse_org_url"],
+	cfg, _, err := config.Load("", append(info.ServiceEnv(),
+		"BOOKINGSYNC_PUBLIC_URL="+publicURL,
+		"BOOKINGSYNC_DATA_DIR="+dir,
 		"BOOKINGSYNC_DATAVERSE_WEBHOOK_KEY=test-webhook-key-0123456789",
-	})
+	))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -38,6 +38,21 @@ type Options struct {
 // Info is the body of GET /_emulator/info.
 type Info map[string]string
 
+// ServiceEnv is the service's configuration, as BOOKINGSYNC_* environment
+// entries, that points it at this tenant: credentials, authority, CA, Graph
+// and Dataverse. Callers add their own addresses, store and secrets.
+func (i Info) ServiceEnv() []string {
+	return []string{
+		"BOOKINGSYNC_AZURE_TENANT_ID=" + i["tenant_id"],
+		"BOOKINGSYNC_AZURE_CLIENT_ID=" + i["client_id"],
+		"BOOKINGSYNC_AZURE_CLIENT_SECRET=" + i["client_secret"],
+		"BOOKINGSYNC_AZURE_AUTHORITY_HOST=" + i["authority_host"],
+		"BOOKINGSYNC_AZURE_CA_FILE=" + i["ca_file"],
+		"BOOKINGSYNC_GRAPH_BASE_URL=" + i["graph_base_url"],
+		"BOOKINGSYNC_DATAVERSE_ORG_URL=" + i["dataverse_org_url"],
+	}
+}
+
 // Server is the emulated tenant. Start it, read URL/Info, Stop it.
 type Server struct {
 	opts     Options

@@ -98,23 +98,17 @@ func Start(ctx context.Context, o Options) (*Sandbox, error) {
 	}
 	sb := &Sandbox{Emulator: emu, DataDir: o.DataDir, AdminToken: randomToken(), WebhookKey: randomToken()}
 	info := emu.Info()
-	env := append([]string{
-		"BOOKINGSYNC_PUBLIC_URL=http://" + o.Addr,
-		"BOOKINGSYNC_LISTEN=" + o.Addr,
-		"BOOKINGSYNC_ADMIN_LISTEN=" + o.Addr,
-		"BOOKINGSYNC_DATA_DIR=" + o.DataDir,
-		"BOOKINGSYNC_STORE=sqlite:" + filepath.Join(o.DataDir, "bookingsync.db"),
-		"BOOKINGSYNC_LOG_LEVEL=" + o.LogLevel,
-		"BOOKINGSYNC_ADMIN_TOKEN=" + sb.AdminToken,
-		"BOOKINGSYNC_AZURE_TENANT_ID=" + info["tenant_id"],
-		"BOOKINGSYNC_AZURE_CLIENT_ID=" + info["client_id"],
-		"BOOKINGSYNC_AZURE_CLIENT_SECRET=" + info["client_secret"],
-		"BOOKINGSYNC_AZURE_AUTHORITY_HOST=" + info["authority_host"],
-		"BOOKINGSYNC_AZURE_CA_FILE=" + info["ca_file"],
-		"BOOKINGSYNC_GRAPH_BASE_URL=" + info["graph_base_url"],
-		"BOOKINGSYNC_DATAVERSE_ORG_URL=" + info["dataverse_org_url"],
-		"BOOKINGSYNC_DATAVERSE_WEBHOOK_KEY=" + sb.WebhookKey,
-	}, o.Env...)
+	env := append(info.ServiceEnv(),
+		"BOOKINGSYNC_PUBLIC_URL=http://"+o.Addr,
+		"BOOKINGSYNC_LISTEN="+o.Addr,
+		"BOOKINGSYNC_ADMIN_LISTEN="+o.Addr,
+		"BOOKINGSYNC_DATA_DIR="+o.DataDir,
+		"BOOKINGSYNC_STORE=sqlite:"+filepath.Join(o.DataDir, "bookingsync.db"),
+		"BOOKINGSYNC_LOG_LEVEL="+o.LogLevel,
+		"BOOKINGSYNC_ADMIN_TOKEN="+sb.AdminToken,
+		"BOOKINGSYNC_DATAVERSE_WEBHOOK_KEY="+sb.WebhookKey,
+	)
+	env = append(env, o.Env...)
 	cfg, warnings, err := config.Load("", env)
 	if err != nil {
 		emu.Stop()
