@@ -41,13 +41,8 @@ func startRecordedSandbox(ctx context.Context, name string, logger *slog.Logger,
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("temporary directory: %w", err)
 	}
-	addr, err := e2eFreeAddr()
-	if err != nil {
-		os.RemoveAll(dir)
-		return nil, nil, nil, fmt.Errorf("free address: %w", err)
-	}
 	ctx, cancel := context.WithCancel(ctx)
-	sb, err := sandbox.Start(ctx, sandbox.Options{Addr: addr, DataDir: dir, Logger: logger, Env: env,
+	sb, err := sandbox.Start(ctx, sandbox.Options{Addr: "127.0.0.1:0", DataDir: dir, Logger: logger, Env: env,
 		Emulator: emulator.Options{Addr: "127.0.0.1:0", Seed: "demo"}})
 	if err != nil {
 		cancel()

@@ -241,7 +241,7 @@ func firstBooking(t *testing.T, dv *dataverse.Client) string {
 func TestCheckAgainstSandbox(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	sb, err := sandbox.Start(ctx, sandbox.Options{Addr: freeAddr(t), DataDir: t.TempDir(),
+	sb, err := sandbox.Start(ctx, sandbox.Options{Addr: "127.0.0.1:0", DataDir: t.TempDir(),
 		Emulator: emulator.Options{Addr: "127.0.0.1:0", Seed: "demo"}})
 	if err != nil {
 		t.Fatal(err)

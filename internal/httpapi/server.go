@@ -24,8 +24,12 @@ import (
 // Listener is one HTTP server with a graceful stop: Stop lets in-flight
 // requests finish (up to ShutdownTimeout) before returning.
 type Listener struct {
-	Name            string
-	Addr            string
+	Name string
+	Addr string
+	// Bound, if set, is an already bound listener served instead of
+	// binding Addr: the sandbox binds "127.0.0.1:0" itself, so the port
+	// it writes into the public URL cannot be taken in between.
+	Bound           net.Listener
 	Handler         http.Handler
 	Logger          *slog.Logger
 	ShutdownTimeout time.Duration
@@ -38,9 +42,12 @@ type Listener struct {
 
 // Start binds the address and serves in the background.
 func (l *Listener) Start(ctx context.Context) error {
-	ln, err := net.Listen("tcp", l.Addr)
-	if err != nil {
-		return fmt.Errorf("%s listener on %s: %w", l.Name, l.Addr, err)
+	ln := l.Bound
+	if ln == nil {
+		var err error
+		if ln, err = net.Listen("tcp", l.Addr); err != nil {
+			return fmt.Errorf("%s listener on %s: %w", l.Name, l.Addr, err)
+		}
 	}
 	srv := &http.Server{
 		Handler:           l.Handler,

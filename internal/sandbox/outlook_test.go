@@ -17,7 +17,7 @@ import (
 func startWith(t *testing.T, env ...string) *Sandbox {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	sb, err := Start(ctx, Options{Addr: freeAddr(t), DataDir: t.TempDir(), Env: env,
+	sb, err := Start(ctx, Options{Addr: "127.0.0.1:0", DataDir: t.TempDir(), Env: env,
 		Emulator: emulator.Options{Addr: "127.0.0.1:0", Seed: "demo"}})
 	if err != nil {
 		cancel()

@@ -38,7 +38,7 @@ func startRenewalSandbox(t *testing.T) *Sandbox {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	sb, err := Start(ctx, Options{
-		Addr: freeAddr(t), DataDir: t.TempDir(),
+		Addr: "127.0.0.1:0", DataDir: t.TempDir(),
 		Emulator: emulator.Options{Addr: "127.0.0.1:0", Seed: "demo", Graph: emugraph.Options{
 			MinSubscriptionSeconds:  1,
 			SweepInterval:           100 * time.Millisecond,

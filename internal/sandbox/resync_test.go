@@ -74,7 +74,7 @@ func TestResyncDriftedSandbox(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	sb, err := Start(ctx, Options{Addr: freeAddr(t), DataDir: t.TempDir(), NoBookingWebhooks: true,
+	sb, err := Start(ctx, Options{Addr: "127.0.0.1:0", DataDir: t.TempDir(), NoBookingWebhooks: true,
 		// Change tracking would repair the booking by itself within a minute.
 		Env:      []string{"BOOKINGSYNC_DATAVERSE_POLL_INTERVAL=1h"},
 		Emulator: emulator.Options{Addr: "127.0.0.1:0", Seed: "demo"}})

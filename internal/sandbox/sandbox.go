@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -35,6 +36,8 @@ type Sandbox struct {
 
 // Options configure Start.
 type Options struct {
+	// Addr is the service's one address (port 0: any free port, written
+	// into the public URL).
 	Addr, DataDir string
 	// Emulator configures the emulated tenant (its Addr, Seed, durations);
 	// CAOut is set by Start.
@@ -80,6 +83,20 @@ func Start(ctx context.Context, o Options) (*Sandbox, error) {
 	} else if err := os.MkdirAll(o.DataDir, 0o700); err != nil {
 		return nil, err
 	}
+	// Bind the service's address first and hand the listener over: with
+	// port 0 the chosen port goes into the public URL, and nothing else
+	// can take it between choosing and serving.
+	ln, err := net.Listen("tcp", o.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("sandbox listener: %w", err)
+	}
+	started := false
+	defer func() {
+		if !started {
+			ln.Close()
+		}
+	}()
+	addr := boundAddr(o.Addr, ln.Addr())
 	if o.Emulator.CAOut == "" {
 		o.Emulator.CAOut = filepath.Join(o.DataDir, "emulator-ca.pem")
 	}
@@ -99,9 +116,9 @@ func Start(ctx context.Context, o Options) (*Sandbox, error) {
 	sb := &Sandbox{Emulator: emu, DataDir: o.DataDir, AdminToken: randomToken(), WebhookKey: randomToken()}
 	info := emu.Info()
 	env := append(info.ServiceEnv(),
-		"BOOKINGSYNC_PUBLIC_URL=http://"+o.Addr,
-		"BOOKINGSYNC_LISTEN="+o.Addr,
-		"BOOKINGSYNC_ADMIN_LISTEN="+o.Addr,
+		"BOOKINGSYNC_PUBLIC_URL=http://"+addr,
+		"BOOKINGSYNC_LISTEN="+addr,
+		"BOOKINGSYNC_ADMIN_LISTEN="+addr,
 		"BOOKINGSYNC_DATA_DIR="+o.DataDir,
 		"BOOKINGSYNC_STORE=sqlite:"+filepath.Join(o.DataDir, "bookingsync.db"),
 		"BOOKINGSYNC_LOG_LEVEL="+o.LogLevel,
@@ -123,7 +140,7 @@ func Start(ctx context.Context, o Options) (*Sandbox, error) {
 		svcCtx = webui.WithDemo(ctx)
 	}
 	svc, err := service.New(svcCtx, service.Options{Config: cfg, Logger: log.With("component", "service"),
-		RenewInterval: o.RenewInterval, SubscriptionLifetime: o.SubscriptionLifetime})
+		RenewInterval: o.RenewInterval, SubscriptionLifetime: o.SubscriptionLifetime, PublicListener: ln})
 	if err != nil {
 		emu.Stop()
 		return nil, err
@@ -139,7 +156,19 @@ func Start(ctx context.Context, o Options) (*Sandbox, error) {
 		emu.Stop()
 		return nil, err
 	}
+	started = true
 	return sb, nil
+}
+
+// boundAddr is the address as given with the port the listener got (the
+// host as given, so "localhost:0" stays "localhost" in the public URL).
+func boundAddr(given string, bound net.Addr) string {
+	host, _, err := net.SplitHostPort(given)
+	_, port, err2 := net.SplitHostPort(bound.String())
+	if err != nil || err2 != nil {
+		return bound.String()
+	}
+	return net.JoinHostPort(host, port)
 }
 
 // UIURL is the admin web UI's address.

@@ -31,7 +31,7 @@ func freeAddr(t *testing.T) string {
 func startSandbox(t *testing.T) *Sandbox {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	sb, err := Start(ctx, Options{Addr: freeAddr(t), DataDir: t.TempDir(),
+	sb, err := Start(ctx, Options{Addr: "127.0.0.1:0", DataDir: t.TempDir(),
 		Emulator: emulator.Options{Addr: "127.0.0.1:0", Seed: "demo"}})
 	if err != nil {
 		cancel()
@@ -237,4 +237,19 @@ func TestOptInLifecycle(t *testing.T) {
 	waitFor(t, "the subscription to be deleted", func() (bool, error) {
 		return len(graphSubscriptionsFor(t, sb, mailbox)) == 0, nil
 	})
+}
+
+func TestBoundAddr(t *testing.T) {
+	bound := &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 41234}
+	for _, tc := range []struct{ given, want string }{
+		{"127.0.0.1:0", "127.0.0.1:41234"},
+		{"localhost:0", "localhost:41234"},
+		{":0", ":41234"},
+		{"[::1]:0", "[::1]:41234"},
+		{"garbage", "127.0.0.1:41234"},
+	} {
+		if got := boundAddr(tc.given, bound); got != tc.want {
+			t.Errorf("boundAddr(%q) = %q, want %q", tc.given, got, tc.want)
+		}
+	}
 }

@@ -180,7 +180,7 @@ func TestBookingsToOutlook(t *testing.T) {
 			t.Parallel()
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
-			sb, err := Start(ctx, Options{Addr: freeAddr(t), DataDir: t.TempDir(), NoBookingWebhooks: path != "webhooks",
+			sb, err := Start(ctx, Options{Addr: "127.0.0.1:0", DataDir: t.TempDir(), NoBookingWebhooks: path != "webhooks",
 				Emulator: emulator.Options{Addr: "127.0.0.1:0", Seed: "demo"}})
 			if err != nil {
 				t.Fatal(err)

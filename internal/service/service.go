@@ -8,6 +8,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"sync"
 	"time"
@@ -47,6 +48,9 @@ type Options struct {
 	// is lowered, so renewal happens in seconds. Not a configuration key, so
 	// no deployment can set it; real Graph would raise it to 45 minutes anyway.
 	SubscriptionLifetime time.Duration
+	// PublicListener, if set, is the bound listener the public address
+	// (config listen) is served on.
+	PublicListener net.Listener
 }
 
 // Service is a running bookingsync.
@@ -198,7 +202,7 @@ func New(ctx context.Context, opts Options) (*Service, error) {
 	} else {
 		s.admin = &httpapi.Listener{Name: "admin", Addr: cfg.AdminListen, Logger: log, Handler: adminHandler}
 	}
-	s.public = &httpapi.Listener{Name: "public", Addr: cfg.Listen, Handler: publicHandler, Logger: log}
+	s.public = &httpapi.Listener{Name: "public", Addr: cfg.Listen, Bound: opts.PublicListener, Handler: publicHandler, Logger: log}
 	return s, nil
 }
 

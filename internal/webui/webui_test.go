@@ -3,7 +3,6 @@ package webui_test
 import (
 	"context"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -14,20 +13,10 @@ import (
 	"github.com/bookingsync/bookingsync/internal/sandbox"
 )
 
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
 func startSandbox(t *testing.T, demo bool) *sandbox.Sandbox {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	sb, err := sandbox.Start(ctx, sandbox.Options{Addr: freeAddr(t), DataDir: t.TempDir(), Demo: demo,
+	sb, err := sandbox.Start(ctx, sandbox.Options{Addr: "127.0.0.1:0", DataDir: t.TempDir(), Demo: demo,
 		Emulator: emulator.Options{Addr: "127.0.0.1:0", Seed: "demo"}})
 	if err != nil {
 		cancel()
