@@ -233,7 +233,7 @@ func (e *Engine) SyncEvent(ctx context.Context, mailbox, eventID, etag, changeTy
 		}
 	}
 	if link != nil {
-		return e.syncLinkedEvent(ctx, link.BookingID, mailbox, eventID, etag, deleted, nil)
+		return e.syncLinkedEvent(ctx, link.BookingID, mailbox, eventID, etag, deleted, nil, 0)
 	}
 	if deleted {
 		return Outcome{Rule: "-", Reason: "unlinked event deleted"}, nil
@@ -244,7 +244,7 @@ func (e *Engine) SyncEvent(ctx context.Context, mailbox, eventID, etag, changeTy
 	}
 	if ev.BookingID != "" {
 		// Our event whose link was lost: recover it through the booking.
-		return e.syncLinkedEvent(ctx, ev.BookingID, mailbox, eventID, etag, false, ev)
+		return e.syncLinkedEvent(ctx, ev.BookingID, mailbox, eventID, etag, false, ev, 0)
 	}
 	// Not ours and not linked: an appointment created in Outlook.
 	unlock, err := e.lock(ctx, "event:"+mailbox+"/"+eventID)
@@ -278,11 +278,53 @@ func (e *Engine) afterPendingCreates(ctx context.Context, mailbox, eventID strin
 	return e.linkByEvent(ctx, mailbox, eventID)
 }
 
+// SyncListed settles a linked event a resync has just listed with the
+// calendar view, and its booking, taking the listed copy as the event's
+// read: a resync reads no event twice. The links were listed before the
+// view, so a link still at listed.Version under the booking's lock means
+// no write of ours was recorded since, and the copy is as recent as a read
+// would be; otherwise (and when an attempt is retried) the event is read
+// again, as a stale copy would make our own write look like an Outlook edit.
+func (e *Engine) SyncListed(ctx context.Context, listed store.Link, ev *bsync.Event) (Outcome, error) {
+	if ev.ETag != listed.EventETag {
+		return e.syncLinkedEvent(ctx, listed.BookingID, listed.Mailbox, listed.EventID, "", false, ev, listed.Version)
+	}
+	// As the link recorded it in Outlook: only the booking can differ.
+	unlock, err := e.lock(ctx, "booking:"+listed.BookingID)
+	if err != nil {
+		return Outcome{}, err
+	}
+	defer unlock()
+	for attempt := 1; ; attempt++ {
+		link, err := e.link(ctx, listed.BookingID)
+		if err != nil {
+			return Outcome{}, err
+		}
+		var out Outcome
+		if attempt == 1 && listedStillValid(link, listed) {
+			out, err = e.evaluate(ctx, listed.BookingID, link, ev, true, true)
+		} else {
+			out, err = e.evaluate(ctx, listed.BookingID, link, nil, false, true)
+		}
+		if raced(err) && attempt < maxAttempts {
+			continue
+		}
+		return out, err
+	}
+}
+
+// listedStillValid reports whether an event listed alongside link listed
+// may stand for a read of it under the booking's lock.
+func listedStillValid(link *store.Link, listed store.Link) bool {
+	return link != nil && link.Version == listed.Version && link.Mailbox == listed.Mailbox && link.EventID == listed.EventID
+}
+
 // syncLinkedEvent evaluates a change of an event that belongs to bookingID.
 // The lock is taken before the event is read, so the notification of our
 // own write, arriving while that write is being recorded, is recognised by
-// its etag without a read. ev, if set, was read by the caller.
-func (e *Engine) syncLinkedEvent(ctx context.Context, bookingID, mailbox, eventID, etag string, deleted bool, ev *bsync.Event) (Outcome, error) {
+// its etag without a read. ev, if set, was read by the caller; with
+// listedVersion set (SyncListed), only while the link is at that version.
+func (e *Engine) syncLinkedEvent(ctx context.Context, bookingID, mailbox, eventID, etag string, deleted bool, ev *bsync.Event, listedVersion int64) (Outcome, error) {
 	unlock, err := e.lock(ctx, "booking:"+bookingID)
 	if err != nil {
 		return Outcome{}, err
@@ -303,6 +345,9 @@ func (e *Engine) syncLinkedEvent(ctx context.Context, bookingID, mailbox, eventI
 				return Outcome{Rule: "-", Reason: "a former event of the booking was deleted"}, nil
 			}
 			return e.evaluate(ctx, bookingID, link, nil, false, false)
+		}
+		if listedVersion != 0 && (link == nil || link.Version != listedVersion) {
+			ev = nil // a write of ours since the listing: read the event
 		}
 		if !deleted && (ev == nil || attempt > 1) {
 			if ev, err = e.getEvent(ctx, mailbox, eventID); err != nil {

@@ -43,11 +43,11 @@ func (a *adminBackend) Resync(ctx context.Context, req httpapi.ResyncRequest) (h
 // read of our property) and the links, that puts every difference through
 // the decision core:
 //
-//   - a linked event in the window: compared with its booking (SyncEvent if
-//     its etag is not the recorded one, else RefreshBooking, which costs no
-//     Graph call when nothing changed);
-//   - a linked event not in the window: read ($batch) and compared — gone
-//     (deleted behind our back), moved out, or still there;
+//   - a linked event in the window: compared with its booking by
+//     SyncListed, the listed copy standing for the engine's read (no Graph
+//     call unless a write is due, or a write of ours raced the listing);
+//   - a linked event not in the window: read ($batch) and compared the same
+//     way — gone (deleted behind our back), moved out, or still there;
 //   - an event of ours without a link, and an appointment created in
 //     Outlook: SyncEvent (unlinked appointments only if the decision core
 //     would do something with them);
@@ -122,7 +122,7 @@ func (s *Service) Resync(ctx context.Context, resources []store.Resource, dryRun
 				continue
 			}
 			if l := linkOf[evKey{mb, ev.ID}]; l != nil {
-				r.linkedEvent(ctx, l, ev, ev.ETag != l.EventETag)
+				r.linkedEvent(ctx, l, ev)
 				continue
 			}
 			unknown = append(unknown, ev.ID)
@@ -141,7 +141,7 @@ func (s *Service) Resync(ctx context.Context, resources []store.Resource, dryRun
 		for _, id := range missing {
 			l := linkOf[evKey{mb, id}]
 			if ev := read[id]; ev != nil {
-				r.linkedEvent(ctx, l, ev, true)
+				r.linkedEvent(ctx, l, ev)
 				continue
 			}
 			r.goneEvent(ctx, l)
@@ -182,25 +182,22 @@ func (r *resyncRun) seen(bookingID string) bool {
 	return false
 }
 
-// linkedEvent compares a linked event (read: changed or not in the view)
-// with its booking.
-func (r *resyncRun) linkedEvent(ctx context.Context, l *store.Link, ev *bsync.Event, changed bool) {
+// linkedEvent compares a linked event, as the view listed it or the batch
+// read it, with its booking.
+func (r *resyncRun) linkedEvent(ctx context.Context, l *store.Link, ev *bsync.Event) {
 	if l.Detached || r.seen(l.BookingID) {
 		return
 	}
 	item := httpapi.ResyncItem{BookingID: l.BookingID, Mailbox: l.Mailbox, EventID: l.EventID}
-	switch {
-	case r.dryRun:
+	if r.dryRun {
 		plan, err := r.s.Engine.PlanEvent(ctx, *ev)
 		r.planned(item, plan, err)
-	case changed:
-		out, err := r.s.Engine.SyncEvent(ctx, l.Mailbox, l.EventID, "", "updated")
-		r.done1(item, out, err)
-	default:
-		// As recorded in Outlook: only the booking can differ.
-		out, err := r.s.Engine.RefreshBooking(ctx, l.BookingID)
-		r.done1(item, out, err)
+		return
 	}
+	// The copy just read stands for the engine's read (the links were
+	// listed before the view: see SyncListed).
+	out, err := r.s.Engine.SyncListed(ctx, *l, ev)
+	r.done1(item, out, err)
 }
 
 // goneEvent handles a linked event Graph no longer has.
