@@ -238,6 +238,15 @@ func waitQuiet(t *testing.T, sb *Sandbox) {
 		var jobs int
 		err = sb.Service.Store.DB().QueryRowContext(ctx,
 			`SELECT COUNT(*) FROM river_job WHERE state IN ('available', 'running', 'retryable', 'pending')`).Scan(&jobs)
-		return jobs == 0, err
+		if err != nil || jobs > 0 {
+			return false, err
+		}
+		// The leader's start-up runs (River enqueues them once elected,
+		// which under load is seconds after start): a first booking poll or
+		// window pass running later would repair a test's drift itself.
+		var started int
+		err = sb.Service.Store.DB().QueryRowContext(ctx,
+			`SELECT COUNT(DISTINCT kind) FROM river_job WHERE kind IN ('poll_bookings', 'window_pass') AND state = 'completed'`).Scan(&started)
+		return started == 2, err
 	})
 }
