@@ -29,12 +29,13 @@ func runSandbox(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	fmt.Fprintf(stdout, "emulator ready at %s\n", sb.Emulator.URL())
 	printInfo(stdout, sb.Emulator.Info())
-	fmt.Fprintf(stdout, "service at http://%s  (notifications, /healthz, /readyz, /api/v1/status, /metrics)\n", *addr)
+	// The configured public URL has the port bound (--addr may say port 0).
+	fmt.Fprintf(stdout, "service at %s  (notifications, /healthz, /readyz, /api/v1/status, /metrics)\n", sb.Config.PublicURL)
 	fmt.Fprintf(stdout, "  %-20s %s\n", "admin UI", sb.UIURL())
 	fmt.Fprintf(stdout, "  %-20s %s\n", "live demo", sb.UIURL()+"demo")
 	fmt.Fprintf(stdout, "  %-20s %s\n", "admin token", sb.AdminToken)
 	fmt.Fprintf(stdout, "  %-20s %s\n", "data", sb.DataDir)
-	fmt.Fprintf(stdout, "  try: bookingsync status --admin-url http://%s --token %s\n", *addr, sb.AdminToken)
+	fmt.Fprintf(stdout, "  try: bookingsync status --admin-url %s --token %s\n", sb.Config.PublicURL, sb.AdminToken)
 	fmt.Fprintln(stdout, "sandbox ready")
 	<-ctx.Done()
 	fmt.Fprintln(stdout, "sandbox stopping")
