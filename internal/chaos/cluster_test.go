@@ -42,6 +42,10 @@ const (
 	clusterKillAfter  = 15 * time.Second // into the drive: kill the leader
 	clusterDownFor    = 15 * time.Second // then restart it
 	clusterElectAfter = 45 * time.Second // a new leader must be elected within
+	// clusterPollsAfter bounds the wait for the polls the new leader
+	// enqueues: election (≈15 s), the killed leader's running jobs rescued
+	// when its lease lapses (20 s), then a poll period (10 s).
+	clusterPollsAfter = 90 * time.Second
 )
 
 var flagKillBusy = flag.Bool("cluster.killbusy", true, "kill the leader while it runs a periodic job (up to 15s wait), so that job is left running in river_job and must be rescued")
@@ -205,6 +209,23 @@ type riverJob struct {
 	attemptedBy       []string
 	created           time.Time
 	attempted, final  sql.NullTime
+}
+
+// waitPollsAfterKill waits until a poll_bookings and a poll_dataverse job
+// created after killAt have completed, or until deadline.
+func waitPollsAfterKill(ctx context.Context, db *sql.DB, killAt, deadline time.Time) bool {
+	for {
+		var n int
+		err := db.QueryRowContext(ctx, `SELECT COUNT(DISTINCT kind) FROM river_job
+			WHERE kind IN ('poll_bookings', 'poll_dataverse') AND state = 'completed' AND created_at > $1`, killAt.UTC()).Scan(&n)
+		if err == nil && n == 2 {
+			return true
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return false
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
 }
 
 func riverJobs(ctx context.Context, db *sql.DB) ([]riverJob, error) {
@@ -412,6 +433,13 @@ func TestCluster(t *testing.T) {
 		}
 	}
 
+	if killed != nil {
+		// A kill late in the drive leaves the new leader's first polls
+		// after it: wait for them (the check reports them if they never run).
+		waited := time.Now()
+		ok := waitPollsAfterKill(ctx, db, killAt, killAt.Add(clusterPollsAfter))
+		t.Logf("polls enqueued and completed after the kill: %v (waited %s after the drive)", ok, time.Since(waited).Round(time.Millisecond))
+	}
 	if err := c.waitQuiet(ctx, 6*time.Second, 120*time.Second); err != nil {
 		t.Errorf("quiesce: %v", err)
 	}
