@@ -308,3 +308,44 @@ func TestDeletedNotificationIsNeverAnEcho(t *testing.T) {
 		t.Errorf("event not recreated: %+v", evs)
 	}
 }
+
+// A deletion of a just-created event, processed while the create is being
+// recorded: SyncEvent's first lookup finds no link (the create is still
+// pending), and by the time it lists the pending creates the link has been
+// recorded. The deletion must still be applied, not dropped as the deletion
+// of an unlinked event (seen end to end under load: the deletion was lost).
+func TestDeletionRacingTheCreateRecord(t *testing.T) {
+	h := newHarness(t) // on_outlook_delete: cancel_booking
+	ctx := context.Background()
+	h.booking("b1", "res-1", now.Add(24*time.Hour))
+	created, release := make(chan bsync.Event), make(chan struct{})
+	h.cal.afterCreate = func(ev bsync.Event) {
+		created <- ev
+		<-release
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := h.eng.SyncBooking(ctx, "b1", h.dv.get("b1").Version)
+		done <- err
+	}()
+	ev := <-created
+	if err := h.cal.Delete(ctx, "mbx-1", ev.ID); err != nil {
+		t.Fatal(err)
+	}
+	// Between the two lookups the create finishes and records its link.
+	testHookAfterLinkLookup = func() {
+		testHookAfterLinkLookup = nil
+		close(release)
+		if err := <-done; err != nil {
+			t.Errorf("SyncBooking: %v", err)
+		}
+	}
+	t.Cleanup(func() { testHookAfterLinkLookup = nil })
+	out, err := h.eng.SyncEvent(ctx, "mbx-1", ev.ID, "", "deleted")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b := h.dv.get("b1"); b.StatusID != "st-canceled" {
+		t.Errorf("booking status %q after its event was deleted (outcome %+v), want canceled", b.StatusID, out)
+	}
+}

@@ -134,6 +134,9 @@ type fakeCalendars struct {
 	// failCreateAfter makes the next Create succeed at the "server" and
 	// then report an error, like a timeout after Graph's 201.
 	failCreateAfter bool
+	// afterCreate, if set, runs once an event is created, before Create
+	// returns (outside the fake's lock).
+	afterCreate func(ev bsync.Event)
 }
 
 func newFakeCalendars() *fakeCalendars {
@@ -192,6 +195,11 @@ func (f *fakeCalendars) Create(_ context.Context, mailbox, bookingID, txid strin
 		return nil, errors.New("timeout awaiting response headers")
 	}
 	cp := *ev
+	if hook := f.afterCreate; hook != nil {
+		f.mu.Unlock()
+		hook(cp)
+		f.mu.Lock()
+	}
 	return &cp, nil
 }
 
