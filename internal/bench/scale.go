@@ -457,13 +457,7 @@ func (sc *scale) start() error {
 		return err
 	}
 	cmd := exec.Command(sc.o.ServiceBinary, "serve")
-	env := make([]string, 0, len(os.Environ())+len(sc.env))
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, config.EnvPrefix) {
-			env = append(env, kv)
-		}
-	}
-	cmd.Env = append(env, sc.env...)
+	cmd.Env = config.ChildEnv(os.Environ(), sc.env)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	sc.lastTraffic.Store(time.Now().UnixNano())
 	sc.started = time.Now()

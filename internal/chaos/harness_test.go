@@ -234,13 +234,7 @@ func (h *harness) start(ctx context.Context) {
 	h.starts++
 	fmt.Fprintf(logf, "\n===== chaos: start #%d at %s =====\n", h.starts, time.Now().Format("15:04:05.000"))
 	cmd := exec.Command(binary, "serve")
-	env := make([]string, 0, len(os.Environ())+len(h.env))
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, config.EnvPrefix) {
-			env = append(env, kv)
-		}
-	}
-	cmd.Env = append(env, h.env...)
+	cmd.Env = config.ChildEnv(os.Environ(), h.env)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
 		logf.Close()

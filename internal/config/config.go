@@ -20,6 +20,19 @@ const (
 	EnvConfigFile = "BOOKINGSYNC_CONFIG"
 )
 
+// ChildEnv is environ without any BOOKINGSYNC_* setting, followed by
+// settings: the environment of a `bookingsync serve` started by a bench or
+// a test, configured by settings alone whatever the caller's shell has.
+func ChildEnv(environ, settings []string) []string {
+	env := make([]string, 0, len(environ)+len(settings))
+	for _, kv := range environ {
+		if !strings.HasPrefix(kv, EnvPrefix) {
+			env = append(env, kv)
+		}
+	}
+	return append(env, settings...)
+}
+
 // Defaults that later code may want to refer to.
 const (
 	DefaultListen                   = ":8080"

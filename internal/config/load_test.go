@@ -3,6 +3,7 @@ package config
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -495,5 +496,14 @@ func TestParseDuration(t *testing.T) {
 		if got := FormatDuration(d); got != want {
 			t.Errorf("FormatDuration(%v) = %q, want %q", d, got, want)
 		}
+	}
+}
+
+func TestChildEnv(t *testing.T) {
+	got := ChildEnv([]string{"PATH=/bin", "BOOKINGSYNC_STORE=sqlite:/home/me/db", "HOME=/root", "BOOKINGSYNC_LOG_LEVEL=debug"},
+		[]string{"BOOKINGSYNC_STORE=sqlite:/tmp/x.db"})
+	want := []string{"PATH=/bin", "HOME=/root", "BOOKINGSYNC_STORE=sqlite:/tmp/x.db"}
+	if !slices.Equal(got, want) {
+		t.Errorf("ChildEnv = %q, want %q", got, want)
 	}
 }

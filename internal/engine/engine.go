@@ -176,7 +176,7 @@ func raced(err error) bool {
 // records it, the trigger is the echo of our own write or a repeat, and
 // nothing is read or written.
 func (e *Engine) SyncBooking(ctx context.Context, bookingID string, version int64) (Outcome, error) {
-	return e.syncBooking(ctx, bookingID, version, false)
+	return e.syncBooking(ctx, bookingID, version, false, nil, nil)
 }
 
 // RefreshBooking re-renders a booking whose related rows changed (its work
@@ -184,10 +184,13 @@ func (e *Engine) SyncBooking(ctx context.Context, bookingID string, version int6
 // compared even when the version is the recorded one. Unchanged content
 // still costs no Graph call.
 func (e *Engine) RefreshBooking(ctx context.Context, bookingID string) (Outcome, error) {
-	return e.syncBooking(ctx, bookingID, 0, true)
+	return e.syncBooking(ctx, bookingID, 0, true, nil, nil)
 }
 
-func (e *Engine) syncBooking(ctx context.Context, bookingID string, version int64, refresh bool) (Outcome, error) {
+// syncBooking evaluates bookingID under its lock. listed and ev, if set,
+// are a link and its event as a resync listed them (SyncListed): the event
+// stands for a read on the first attempt while the link is unchanged.
+func (e *Engine) syncBooking(ctx context.Context, bookingID string, version int64, refresh bool, listed *store.Link, ev *bsync.Event) (Outcome, error) {
 	unlock, err := e.lock(ctx, "booking:"+bookingID)
 	if err != nil {
 		return Outcome{}, err
@@ -201,7 +204,11 @@ func (e *Engine) syncBooking(ctx context.Context, bookingID string, version int6
 		if link != nil && version != 0 && link.BookingVersion >= version {
 			return Outcome{Echo: true, Reason: "booking version already recorded"}, nil
 		}
-		out, err := e.evaluate(ctx, bookingID, link, nil, false, refresh)
+		var read *bsync.Event
+		if attempt == 1 && listed != nil && listedStillValid(link, *listed) {
+			read = ev
+		}
+		out, err := e.evaluate(ctx, bookingID, link, read, read != nil, refresh)
 		if raced(err) && attempt < maxAttempts {
 			continue
 		}
@@ -296,27 +303,7 @@ func (e *Engine) SyncListed(ctx context.Context, listed store.Link, ev *bsync.Ev
 		return e.syncLinkedEvent(ctx, listed.BookingID, listed.Mailbox, listed.EventID, "", false, ev, listed.Version)
 	}
 	// As the link recorded it in Outlook: only the booking can differ.
-	unlock, err := e.lock(ctx, "booking:"+listed.BookingID)
-	if err != nil {
-		return Outcome{}, err
-	}
-	defer unlock()
-	for attempt := 1; ; attempt++ {
-		link, err := e.link(ctx, listed.BookingID)
-		if err != nil {
-			return Outcome{}, err
-		}
-		var out Outcome
-		if attempt == 1 && listedStillValid(link, listed) {
-			out, err = e.evaluate(ctx, listed.BookingID, link, ev, true, true)
-		} else {
-			out, err = e.evaluate(ctx, listed.BookingID, link, nil, false, true)
-		}
-		if raced(err) && attempt < maxAttempts {
-			continue
-		}
-		return out, err
-	}
+	return e.syncBooking(ctx, listed.BookingID, 0, true, &listed, ev)
 }
 
 // listedStillValid reports whether an event listed alongside link listed
